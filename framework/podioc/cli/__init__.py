@@ -1,0 +1,25 @@
+"""The ``podioc`` command line. Each command lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .common import cli
+from .describe_cmd import describe
+from .probe_cmd import probe
+from .run_cmd import run
+
+cli.add_command(run)
+cli.add_command(describe)
+cli.add_command(probe)
+# -- commands of other areas register below this line (one line each) --
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(cli.main(prog_name="podioc", standalone_mode=True))
+
+
+__all__ = ["cli", "click", "main"]

@@ -1,0 +1,30 @@
+"""``podioc run``."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+from ..errors import PodiocError
+from ..runtime.target import resolve
+from .common import TARGET_HELP, fail, target_options
+
+
+@click.command(epilog=TARGET_HELP)
+@target_options
+def run(target: str, prefix: str | None) -> None:
+    """Serve the IOC TARGET over CA and PVA until SIGINT or SIGTERM.
+
+    EPICS server variables (EPICS_CA_SERVER_PORT, EPICS_CAS_INTF_ADDR_LIST,
+    EPICS_CAS_BEACON_ADDR_LIST, EPICS_PVA_SERVER_PORT, EPICS_PVAS_INTF_ADDR_LIST,
+    ...) are honoured; they override the instance config's epics: block.
+    Exits 0 after a clean shutdown.
+    """
+    try:
+        cfg, cls = resolve(target, prefix)
+        from ..runtime.app import serve
+
+        asyncio.run(serve(cfg, cls))
+    except PodiocError as exc:
+        raise fail(exc) from None

@@ -1,0 +1,265 @@
+"""PV specifications: what a PV is, declared once on an IOC class."""
+
+from __future__ import annotations
+
+import builtins
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+
+from ..errors import IOCDefinitionError, PutRefused
+from . import kinds
+from .alarms import Alarm, Severity
+from .hooks import HOOK_ATTR, check_async_method
+from .kinds import Kind
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_\-:.\[\]<>;{}]+$")
+#: CA's DBR_CTRL units field holds 8 bytes including the NUL.
+MAX_UNITS = 7
+#: Default state names of a bool PV (like a bo record's ZNAM/ONAM).
+BOOL_CHOICES = ("Off", "On")
+
+Limits = tuple[builtins.float, builtins.float]
+_AlarmT = Alarm
+
+
+@dataclass(frozen=True, eq=False)
+class PVSpec:
+    """One PV of an IOC class. Create it with ``pv.float(...)`` and friends.
+
+    Used as a class attribute, it is a descriptor: on an IOC instance the
+    attribute is the live :class:`~podioc.model.state.PV`.
+    """
+
+    kind: Kind
+    initial: Any
+    name: str | None = None
+    description: str = ""
+    units: str = ""
+    precision: int = 0
+    display_limits: Limits | None = None
+    limits: Limits | None = None
+    alarm: Alarm | None = None
+    choices: tuple[str, ...] = ()
+    dtype: str = "float64"
+    max_length: int = 1
+    writable: bool = False
+    autosave: bool = False
+    declared_at: str = ""
+    attr: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        problems = self._problems()
+        if problems:
+            raise IOCDefinitionError(f"{self.declared_at}: PV {self.name or ''}: "
+                                     + "; ".join(problems))
+
+    # -- checks at definition ---------------------------------------------
+    def _problems(self) -> list[str]:
+        out: list[str] = []
+        if self.name is not None and not _NAME_RE.match(self.name):
+            out.append(f"name {self.name!r} has characters not allowed in a PV name")
+        if len(self.units.encode()) > MAX_UNITS:
+            out.append(f"units {self.units!r} is longer than CA's {MAX_UNITS} bytes")
+        if self.precision < 0 or self.precision > 17:
+            out.append(f"precision {self.precision} must be 0..17")
+        for label, lim in (("limits", self.limits), ("display_limits", self.display_limits)):
+            if lim is not None and not (len(lim) == 2 and lim[0] < lim[1]):
+                out.append(f"{label}={lim!r} must be (low, high) with low < high")
+        if self.alarm is not None:
+            if self.kind not in (Kind.FLOAT, Kind.INT, Kind.ARRAY):
+                out.append(f"alarm limits apply to numeric PVs, not {self.kind.value}")
+            out.extend(self.alarm.problems())
+        if self.kind is Kind.ENUM:
+            out.extend(_choice_problems(self.choices))
+        if self.kind is Kind.ARRAY:
+            if self.dtype not in kinds.ARRAY_DTYPES:
+                out.append(f"dtype {self.dtype!r} is not one of {kinds.ARRAY_DTYPES}")
+            if self.max_length < 1:
+                out.append(f"max_length {self.max_length} must be at least 1")
+        if not out:
+            try:
+                value = self.coerce(self.initial)
+            except PutRefused as exc:
+                out.append(f"initial value {self.initial!r}: {exc}")
+            else:
+                if self.limits is not None and not self.within_limits(value):
+                    out.append(f"initial value {self.initial!r} is outside limits {self.limits}")
+        return out
+
+    # -- value rules -------------------------------------------------------
+    def coerce(self, value: Any) -> Any:
+        """Convert ``value`` to this PV's type or raise :class:`PutRefused`."""
+        if self.kind is Kind.FLOAT:
+            return kinds.coerce_float(value)
+        if self.kind is Kind.INT:
+            return kinds.coerce_int(value)
+        if self.kind is Kind.BOOL:
+            return builtins.bool(kinds.coerce_enum(value, self.choices))
+        if self.kind is Kind.ENUM:
+            return kinds.coerce_enum(value, self.choices)
+        if self.kind is Kind.STRING:
+            return kinds.coerce_string(value)
+        return kinds.coerce_array(value, np.dtype(self.dtype), self.max_length)
+
+    def within_limits(self, value: Any) -> builtins.bool:
+        """True when ``value`` is inside the control limits (or there are none)."""
+        if self.limits is None:
+            return True
+        lo, hi = self.limits
+        if isinstance(value, np.ndarray):
+            return value.size == 0 or builtins.bool(lo <= value.min() and value.max() <= hi)
+        return builtins.bool(lo <= value <= hi)
+
+    @property
+    def is_numeric(self) -> builtins.bool:
+        """True for float, int and array PVs (those with units and limits)."""
+        return self.kind in (Kind.FLOAT, Kind.INT, Kind.ARRAY)
+
+    # -- descriptor and hook decorators ------------------------------------
+    def __set_name__(self, owner: type, attr: str) -> None:
+        object.__setattr__(self, "attr", attr)
+        if self.name is None:
+            object.__setattr__(self, "name", attr.upper())
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return instance.pv_by_attr(self.attr)
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        raise AttributeError(f"PV attribute {self.attr!r} cannot be replaced; "
+                             f"set self.{self.attr}.value instead")
+
+    def validator(self, fn: F) -> F:
+        """Decorate ``async def check(self, value)``: raise PutRefused to refuse a
+        client put, return a replacement value, or return None to accept as is."""
+        check_async_method(fn, "validator", ("value",))
+        setattr(fn, HOOK_ATTR, ("validator", self))
+        return fn
+
+    def on_put(self, fn: F) -> F:
+        """Decorate ``async def hook(self, value)``, awaited after each accepted
+        client put; the client's put completes when it returns."""
+        check_async_method(fn, "put hook", ("value",))
+        setattr(fn, HOOK_ATTR, ("on_put", self))
+        return fn
+
+    def describe(self) -> dict[str, Any]:
+        """The stable JSON-able description used by ``podioc describe --json``."""
+        return {
+            "kind": self.kind.value,
+            "writable": self.writable,
+            "description": self.description,
+            "units": self.units,
+            "precision": self.precision,
+            "limits": list(self.limits) if self.limits else None,
+            "display_limits": list(self.display_limits) if self.display_limits else None,
+            "alarm": None if self.alarm is None else {
+                k: getattr(self.alarm, k) for k in ("lolo", "low", "high", "hihi")},
+            "choices": list(self.choices) if self.kind in (Kind.ENUM, Kind.BOOL) else None,
+            "dtype": self.dtype if self.kind is Kind.ARRAY else None,
+            "max_length": self.max_length if self.kind is Kind.ARRAY else 1,
+            "autosave": self.autosave,
+        }
+
+
+def _choice_problems(choices: tuple[str, ...]) -> list[str]:
+    out = []
+    if not 1 <= len(choices) <= kinds.MAX_ENUM_STATES:
+        out.append(f"an enum needs 1..{kinds.MAX_ENUM_STATES} states, got {len(choices)}")
+    for c in choices:
+        if not isinstance(c, str) or len(c.encode()) > kinds.MAX_ENUM_STRING:
+            out.append(f"enum state {c!r} must be a string of at most "
+                       f"{kinds.MAX_ENUM_STRING} bytes")
+    if len(set(choices)) != len(choices):
+        out.append(f"enum states {list(choices)} are not unique")
+    return out
+
+
+def _caller() -> str:
+    frame = sys._getframe(2)
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def _numeric_common(kw: dict[str, Any]) -> dict[str, Any]:
+    for key in ("limits", "display_limits"):
+        if kw.get(key) is not None:
+            kw[key] = tuple(builtins.float(x) for x in kw[key])
+    return kw
+
+
+class _PVFactory:
+    """Namespace of PV constructors: ``pv.float``, ``pv.int``, ``pv.bool``,
+    ``pv.enum``, ``pv.string``, ``pv.waveform``."""
+
+    Alarm = Alarm
+    Severity = Severity
+
+    def float(self, initial: builtins.float = 0.0, *, name: str | None = None,
+              description: str = "", units: str = "", precision: builtins.int = 3,
+              limits: Limits | None = None, display_limits: Limits | None = None,
+              alarm: _AlarmT | None = None, writable: builtins.bool = False,
+              autosave: builtins.bool = False) -> Any:
+        """A double-precision scalar (CA DBR_DOUBLE, PVA NTScalar double)."""
+        return PVSpec(Kind.FLOAT, initial, declared_at=_caller(), **_numeric_common(dict(
+            name=name, description=description, units=units, precision=precision,
+            limits=limits, display_limits=display_limits, alarm=alarm, writable=writable,
+            autosave=autosave)))
+
+    def int(self, initial: builtins.int = 0, *, name: str | None = None,
+            description: str = "", units: str = "", limits: Limits | None = None,
+            display_limits: Limits | None = None, alarm: _AlarmT | None = None,
+            writable: builtins.bool = False, autosave: builtins.bool = False) -> Any:
+        """A 32-bit integer scalar (CA DBR_LONG, PVA NTScalar int)."""
+        return PVSpec(Kind.INT, initial, declared_at=_caller(), **_numeric_common(dict(
+            name=name, description=description, units=units, limits=limits,
+            display_limits=display_limits, alarm=alarm, writable=writable,
+            autosave=autosave)))
+
+    def bool(self, initial: builtins.bool = False, *, name: str | None = None,
+             description: str = "", states: tuple[str, str] = BOOL_CHOICES,
+             writable: builtins.bool = False, autosave: builtins.bool = False) -> Any:
+        """A two-state PV (CA DBR_ENUM, PVA NTEnum), like a bo/bi record."""
+        return PVSpec(Kind.BOOL, initial, name=name, description=description,
+                      choices=tuple(states), writable=writable, autosave=autosave,
+                      declared_at=_caller())
+
+    def enum(self, states: list[str] | tuple[str, ...], initial: builtins.int | str = 0, *,
+             name: str | None = None, description: str = "",
+             writable: builtins.bool = False, autosave: builtins.bool = False) -> Any:
+        """One of up to 16 named states (CA DBR_ENUM, PVA NTEnum)."""
+        return PVSpec(Kind.ENUM, initial, name=name, description=description,
+                      choices=tuple(states), writable=writable, autosave=autosave,
+                      declared_at=_caller())
+
+    def string(self, initial: str = "", *, name: str | None = None, description: str = "",
+               writable: builtins.bool = False, autosave: builtins.bool = False) -> Any:
+        """A string of at most 39 bytes (CA DBR_STRING, PVA NTScalar string)."""
+        return PVSpec(Kind.STRING, initial, name=name, description=description,
+                      writable=writable, autosave=autosave, declared_at=_caller())
+
+    def waveform(self, max_length: builtins.int, initial: Any = None, *,
+                 dtype: str = "float64", name: str | None = None, description: str = "",
+                 units: str = "", precision: builtins.int = 3,
+                 limits: Limits | None = None, display_limits: Limits | None = None,
+                 alarm: _AlarmT | None = None, writable: builtins.bool = False,
+                 autosave: builtins.bool = False) -> Any:
+        """A 1-D numeric array of at most ``max_length`` elements
+        (CA array of the element type, PVA NTScalarArray)."""
+        if initial is None:
+            initial = np.zeros(0, dtype=dtype) if dtype in kinds.ARRAY_DTYPES else []
+        return PVSpec(Kind.ARRAY, initial, declared_at=_caller(), **_numeric_common(dict(
+            name=name, description=description, units=units, precision=precision,
+            limits=limits, display_limits=display_limits, alarm=alarm, dtype=dtype,
+            max_length=max_length, writable=writable, autosave=autosave)))
+
+
+#: The PV constructors: ``pv.float(...)``, ``pv.enum([...])`` and so on.
+pv = _PVFactory()

@@ -1,0 +1,160 @@
+"""The live PV: value, alarm and timestamp, put validation and change notification."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+
+from ..errors import PutRefused
+from .alarms import NO_ALARM, AlarmState, Severity, Status
+from .kinds import Kind
+from .spec import PVSpec
+
+log = logging.getLogger(__name__)
+
+#: Called with the PV after every change, synchronously, in the event loop.
+Subscriber = Callable[["PV"], None]
+Validator = Callable[[Any], Awaitable[Any]]
+PutHook = Callable[[Any], Awaitable[None]]
+
+
+class PV:
+    """One served PV. Protocol adapters subscribe to it; IOC code sets ``.value``.
+
+    Every change (from IOC code, a CA put or a PVA put) goes through here, gets
+    one timestamp and one alarm state, and is then posted to every subscriber,
+    so both protocols always report the same thing.
+    """
+
+    __slots__ = ("_alarm", "_closed", "_raw", "_subscribers", "_timestamp_ns",
+                 "_user_alarm", "name", "on_put_hooks", "spec", "validators")
+
+    def __init__(self, spec: PVSpec, name: str) -> None:
+        self.spec = spec
+        self.name = name
+        self._raw: Any = spec.coerce(spec.initial)
+        self._timestamp_ns = time.time_ns()
+        self._user_alarm = NO_ALARM
+        self._alarm = self._evaluate_alarm()
+        self._subscribers: list[Subscriber] = []
+        self._closed = False
+        self.validators: list[Validator] = []
+        self.on_put_hooks: list[PutHook] = []
+
+    # -- reading -----------------------------------------------------------
+    @property
+    def raw(self) -> Any:
+        """The stored value: float, int, bool, enum index, str or read-only ndarray."""
+        return self._raw
+
+    @property
+    def value(self) -> Any:
+        """The value; an enum reads as its state string (see ``index``)."""
+        if self.spec.kind is Kind.ENUM:
+            return self.spec.choices[self._raw]
+        return self._raw
+
+    @value.setter
+    def value(self, value: Any) -> None:
+        self.set(value)
+
+    @property
+    def index(self) -> int:
+        """The state index of an enum or bool PV."""
+        if self.spec.kind not in (Kind.ENUM, Kind.BOOL):
+            raise TypeError(f"{self.name} is not an enum")
+        return int(self._raw)
+
+    @property
+    def alarm(self) -> AlarmState:
+        """Current alarm: the worse of the limit alarm and one set by IOC code."""
+        return self._alarm
+
+    @property
+    def timestamp(self) -> float:
+        """Time of the last change, seconds since 1970 (UTC)."""
+        return self._timestamp_ns / 1e9
+
+    @property
+    def timestamp_ns(self) -> int:
+        """Time of the last change, nanoseconds since 1970 (UTC)."""
+        return self._timestamp_ns
+
+    # -- writing -----------------------------------------------------------
+    def set(self, value: Any, *, timestamp: float | None = None) -> None:
+        """Set the value from IOC code: type rules apply, control limits do not.
+
+        Raises :class:`PutRefused` (a ``ValueError``-like error) on a value of
+        the wrong type or size.
+        """
+        self._commit(self.spec.coerce(value), timestamp)
+
+    def set_alarm(self, severity: Severity | int = Severity.NO_ALARM,
+                  status: Status | int = Status.NO_ALARM, message: str = "") -> None:
+        """Raise or clear an alarm from IOC code (e.g. COMM when a device is lost)."""
+        self._user_alarm = AlarmState(Severity(severity), Status(status),
+                                      message or Status(status).name)
+        self._commit(self._raw, None)
+
+    async def put(self, value: Any) -> None:
+        """A client's put: refused with :class:`PutRefused` unless it passes every rule.
+
+        Order: writable, type and size, control limits, user validators; then
+        the value is committed and posted, then ``on_put`` hooks are awaited.
+        A refused put changes nothing.
+        """
+        spec = self.spec
+        if self._closed:
+            raise PutRefused(f"{self.name}: the IOC is shutting down; puts are closed")
+        if not spec.writable:
+            raise PutRefused(f"{self.name} is read-only")
+        try:
+            new = spec.coerce(value)
+            if not spec.within_limits(new):
+                lo, hi = spec.limits or (0, 0)
+                shown = new if not isinstance(new, np.ndarray) else "an element"
+                raise PutRefused(f"{shown} is outside the limits {lo:g} .. {hi:g}")
+            for validate in self.validators:
+                replaced = await validate(self._public(new))
+                if replaced is not None:
+                    new = spec.coerce(replaced)
+        except PutRefused as exc:
+            raise PutRefused(f"{self.name}: {exc}") from None
+        self._commit(new, None)
+        for hook in self.on_put_hooks:
+            await hook(self.value)
+
+    def close_puts(self) -> None:
+        """Refuse all further client puts (used at shutdown)."""
+        self._closed = True
+
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        """Call ``fn(pv)`` after every change; returns an unsubscribe function."""
+        self._subscribers.append(fn)
+        return lambda: self._subscribers.remove(fn)
+
+    # -- internals ---------------------------------------------------------
+    def _public(self, raw: Any) -> Any:
+        return self.spec.choices[raw] if self.spec.kind is Kind.ENUM else raw
+
+    def _evaluate_alarm(self) -> AlarmState:
+        limit_alarm = NO_ALARM
+        if self.spec.alarm is not None:
+            limit_alarm = self.spec.alarm.evaluate(self._raw)
+        if self._user_alarm.severity > limit_alarm.severity:
+            return self._user_alarm
+        return limit_alarm
+
+    def _commit(self, raw: Any, timestamp: float | None) -> None:
+        self._raw = raw
+        self._timestamp_ns = time.time_ns() if timestamp is None else int(timestamp * 1e9)
+        self._alarm = self._evaluate_alarm()
+        for fn in tuple(self._subscribers):
+            try:
+                fn(self)
+            except Exception:  # a broken subscriber must not break the others
+                log.exception("subscriber of %s failed", self.name)

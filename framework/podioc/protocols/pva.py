@@ -1,0 +1,139 @@
+"""PVAccess adapter: p4p SharedPVs with Normative Types bound to model PVs."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from p4p import Value
+from p4p.nt import NTEnum, NTScalar
+from p4p.server.asyncio import SharedPV
+
+from ..errors import PutRefused
+from ..model.kinds import Kind
+from ..model.state import PV
+from .typemap import display_limits, mapping, pva_status
+
+log = logging.getLogger(__name__)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def nt_for(pv: PV) -> Any:
+    """The Normative Type of a PV: NTEnum, NTScalar or NTScalarArray with metadata."""
+    spec = pv.spec
+    if spec.kind in (Kind.ENUM, Kind.BOOL):
+        return NTEnum(display=True)
+    code = mapping(spec).pva_code
+    if spec.kind is Kind.STRING:
+        return NTScalar(code, display=True)
+    return NTScalar(code, display=True, control=True, valueAlarm=True, form=True)
+
+
+def _stamp(pv: PV) -> dict[str, int]:
+    sec, ns = divmod(pv.timestamp_ns, 1_000_000_000)
+    return {"secondsPastEpoch": sec, "nanoseconds": ns}
+
+
+def _alarm(pv: PV) -> dict[str, Any]:
+    alarm = pv.alarm
+    return {"severity": int(alarm.severity), "status": pva_status(int(alarm.status)),
+            "message": alarm.message}
+
+
+def _value_field(pv: PV) -> Any:
+    if pv.spec.kind in (Kind.ENUM, Kind.BOOL):
+        return {"index": int(pv.raw)}
+    return pv.raw
+
+
+def _limit(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def initial_value(pv: PV, nt: Any) -> Value:
+    """The full first Value, with all metadata."""
+    spec = pv.spec
+    fields: dict[str, Any] = {"alarm": _alarm(pv), "timeStamp": _stamp(pv)}
+    if spec.kind in (Kind.ENUM, Kind.BOOL):
+        fields["value"] = {"index": int(pv.raw), "choices": list(spec.choices)}
+        fields["display"] = {"description": spec.description}
+    elif spec.kind is Kind.STRING:
+        fields["value"] = pv.raw
+        fields["display"] = {"description": spec.description, "units": ""}
+    else:
+        lo, hi = display_limits(spec)
+        clo, chi = spec.limits or (0.0, 0.0)
+        alarm = spec.alarm
+        fields["value"] = pv.raw
+        fields["display"] = {"limitLow": lo, "limitHigh": hi, "description": spec.description,
+                             "units": spec.units, "precision": spec.precision,
+                             "form": {"index": 0, "choices": ["Default"]}}
+        fields["control"] = {"limitLow": clo, "limitHigh": chi, "minStep": 0}
+        if alarm is not None:
+            fields["valueAlarm"] = {
+                "active": True, "lowAlarmLimit": _limit(alarm.lolo),
+                "lowWarningLimit": _limit(alarm.low), "highWarningLimit": _limit(alarm.high),
+                "highAlarmLimit": _limit(alarm.hihi),
+                "lowAlarmSeverity": int(alarm.lolo_severity),
+                "lowWarningSeverity": int(alarm.low_severity),
+                "highWarningSeverity": int(alarm.high_severity),
+                "highAlarmSeverity": int(alarm.hihi_severity), "hysteresis": 0.0}
+            if spec.kind is Kind.INT or (spec.kind is Kind.ARRAY and spec.dtype[0] in "iu"):
+                for key in ("lowAlarmLimit", "lowWarningLimit", "highWarningLimit",
+                            "highAlarmLimit"):
+                    if math.isnan(fields["valueAlarm"][key]):
+                        fields["valueAlarm"][key] = 0
+    return Value(nt.type, fields)
+
+
+class _Handler:
+    """p4p handler: client puts go through the model; refusals become PVA errors."""
+
+    def __init__(self, pv: PV) -> None:
+        self.pv = pv
+
+    async def put(self, shared: SharedPV, op: Any) -> None:
+        request = op.value()
+        try:
+            if self.pv.spec.kind in (Kind.ENUM, Kind.BOOL):
+                if not request.changed("value.index"):
+                    raise PutRefused(f"{self.pv.name}: put carries no value.index")
+                value = request["value.index"]
+            else:
+                if not request.changed("value"):
+                    raise PutRefused(f"{self.pv.name}: put carries no value")
+                value = request["value"]
+            await self.pv.put(value)
+        except PutRefused as exc:
+            op.done(error=str(exc))
+        except Exception as exc:
+            log.exception("put to %s failed", self.pv.name)
+            op.done(error=f"{self.pv.name}: {type(exc).__name__}: {exc}")
+        else:
+            op.done()
+
+
+class PVABinding:
+    """One SharedPV per model PV; must be created inside the running event loop."""
+
+    def __init__(self, pv: PV) -> None:
+        self.pv = pv
+        self.nt = nt_for(pv)
+        self.shared = SharedPV(handler=_Handler(pv), nt=self.nt,
+                               initial=initial_value(pv, self.nt),
+                               wrap=_identity, unwrap=_identity)
+        pv.subscribe(self._on_change)
+
+    def _on_change(self, pv: PV) -> None:
+        update = Value(self.nt.type, {"value": _value_field(pv), "alarm": _alarm(pv),
+                                      "timeStamp": _stamp(pv)})
+        self.shared.post(update)
+
+
+def make_providers(pvs: dict[str, PV]) -> dict[str, SharedPV]:
+    """name -> SharedPV for p4p's Server."""
+    return {name: PVABinding(pv).shared for name, pv in pvs.items()}

@@ -1,0 +1,46 @@
+"""Build and run an IOC instance from a config: the body of ``podioc run``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Mapping
+
+from ..config import InstanceConfig
+from ..model import IOC
+from .server import Runtime
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build(cfg: InstanceConfig, cls: type[IOC],
+          environ: Mapping[str, str] | None = None) -> tuple[IOC, Settings]:
+    """Instantiate the IOC and read the effective settings (config, then environment)."""
+    env = dict(cfg.epics)
+    env.update({k: v for k, v in (os.environ if environ is None else environ).items()
+                if k.startswith("EPICS_")})
+    settings = Settings.from_env(env, source=f"{cfg.source} / environment")
+    ioc = cls.create(cfg.prefix, cfg.args, cfg.source)
+    return ioc, settings
+
+
+async def serve(cfg: InstanceConfig, cls: type[IOC]) -> None:
+    """Serve until SIGTERM/SIGINT; a second signal forces an immediate exit."""
+    ioc, settings = build(cfg, cls)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            log.warning("second %s: exiting now", signal.Signals(signum).name)
+            os._exit(1)
+        log.info("%s received: shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    runtime = Runtime(ioc, settings, cfg.protocols, cfg.health)
+    await runtime.run(stop)

@@ -1,0 +1,55 @@
+"""The description of an instance's PVs (``podioc describe``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._version import __version__
+from ..config import InstanceConfig
+from ..model import IOC
+from .health import Health
+
+#: Version of the JSON document ``podioc describe --json`` prints.
+DESCRIBE_FORMAT = 1
+
+
+def describe_instance(cfg: InstanceConfig, cls: type[IOC]) -> dict[str, Any]:
+    """A JSON-able document: instance facts and one entry per PV, sorted by name."""
+    ioc = cls.create(cfg.prefix, cfg.args, cfg.source)
+    health = set()
+    if cfg.health:
+        health = set(Health(ioc).pvs.values())
+    pvs = []
+    for name in sorted(ioc.pvs):
+        live = ioc.pvs[name]
+        entry = {"name": name, **live.spec.describe(), "health": live in health}
+        value = live.value
+        entry["initial"] = value.tolist() if hasattr(value, "tolist") else value
+        pvs.append(entry)
+    return {"format": DESCRIBE_FORMAT, "podioc_version": __version__,
+            "ioc_class": cfg.ioc if ":" in cfg.ioc else f"{cfg.ioc}:{cls.__name__}",
+            "prefix": cfg.prefix,
+            "protocols": list(cfg.protocols), "pvs": pvs}
+
+
+def format_table(doc: dict[str, Any]) -> str:
+    """A human-readable table of the description."""
+    rows = [("PV", "TYPE", "RW", "UNITS", "LIMITS", "DETAILS")]
+    for p in doc["pvs"]:
+        kind = p["kind"] + (f"[{p['max_length']}] {p['dtype']}" if p["kind"] == "array" else "")
+        limits = "" if p["limits"] is None else f"{p['limits'][0]:g}..{p['limits'][1]:g}"
+        details = []
+        if p["choices"]:
+            details.append("|".join(p["choices"]))
+        if p["alarm"]:
+            details.append("alarm " + " ".join(f"{k}={v:g}" for k, v in p["alarm"].items()
+                                               if v is not None))
+        if p["description"]:
+            details.append(p["description"])
+        rows.append((p["name"], kind, "rw" if p["writable"] else "r", p["units"], limits,
+                     "; ".join(details)))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=False)) + "  " + r[5]
+             for r in rows]
+    header = f"{doc['ioc_class']} prefix={doc['prefix']!r} protocols={','.join(doc['protocols'])}"
+    return "\n".join([header, *lines])

@@ -1,0 +1,78 @@
+"""Health PVs every IOC serves under its prefix, in the spirit of devIocStats."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import psutil
+
+from .._version import __version__
+from ..model import IOC, PV
+from ..model.spec import pv
+
+#: PV name suffix -> spec. Names match devIocStats where one exists.
+HEALTH_SPECS = {
+    "HEARTBEAT": pv.int(0, name="HEARTBEAT", description="Counts up every second"),
+    "UPTIME": pv.float(0.0, name="UPTIME", units="s", precision=0,
+                       description="Seconds since start"),
+    "START_TOD": pv.string("", name="START_TOD", description="Start time (UTC)"),
+    "VERSION": pv.string(f"podioc {__version__}", name="VERSION",
+                         description="Framework version"),
+    "PV_COUNT": pv.int(0, name="PV_COUNT", description="PVs served"),
+    "CA_CLIENTS": pv.int(0, name="CA_CLIENTS", description="Connected CA clients"),
+    "PVA_CLIENTS": pv.int(0, name="PVA_CLIENTS", description="Connected PVA clients"),
+    "RSS": pv.float(0.0, name="RSS", units="MiB", precision=1,
+                    description="Resident memory"),
+}
+
+PortGetter = Callable[[], int | None]
+
+
+class Health:
+    """Adds the health PVs to an IOC and updates them once a second."""
+
+    def __init__(self, ioc: IOC) -> None:
+        self.pvs: dict[str, PV] = {key: ioc.add_pv(spec, f"_health_{key}")
+                                   for key, spec in HEALTH_SPECS.items()}
+        self._start = time.time()
+        self._process = psutil.Process()
+        self.pvs["START_TOD"].set(time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self._start)))
+        self.pvs["PV_COUNT"].set(len(ioc.pvs))
+        self.ca_port: PortGetter = lambda: None
+        self.pva_port: PortGetter = lambda: None
+
+    def _clients(self) -> tuple[int, int]:
+        ports = {self.ca_port(): 0, self.pva_port(): 0}
+        try:
+            conns = self._process.net_connections(kind="tcp")
+        except psutil.Error:
+            return 0, 0
+        for conn in conns:
+            if conn.status == psutil.CONN_ESTABLISHED and conn.laddr and conn.laddr.port in ports:
+                ports[conn.laddr.port] += 1
+        return ports.get(self.ca_port(), 0), ports.get(self.pva_port(), 0)
+
+    def update(self) -> None:
+        """One tick: heartbeat, uptime, clients, memory."""
+        p = self.pvs
+        p["HEARTBEAT"].set((p["HEARTBEAT"].raw + 1) % 2**31)
+        p["UPTIME"].set(round(time.time() - self._start))
+        ca, pva = self._clients()
+        if ca != p["CA_CLIENTS"].raw:
+            p["CA_CLIENTS"].set(ca)
+        if pva != p["PVA_CLIENTS"].raw:
+            p["PVA_CLIENTS"].set(pva)
+        rss = round(self._process.memory_info().rss / 2**20, 1)
+        if rss != p["RSS"].raw:
+            p["RSS"].set(rss)
+
+    async def run(self) -> None:
+        """Update every second, on the second boundary of the start time."""
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time()
+        while True:
+            self.update()
+            next_tick += 1.0
+            await asyncio.sleep(max(0.0, next_tick - loop.time()))

@@ -1,0 +1,29 @@
+"""Turn a CLI target (config file, python file or module:Class) into config + class."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from .. import config as config_mod
+from ..config import InstanceConfig
+from ..model import IOC
+from .loader import load_class
+
+
+def resolve(target: str, prefix: str | None = None) -> tuple[InstanceConfig, type[IOC]]:
+    """Load the instance config (or make one) and import its IOC class.
+
+    ``target`` is ``instance.yaml``, ``path/to/ioc.py[:Class]`` or
+    ``package.module:Class``; ``prefix`` overrides the config's prefix.
+    """
+    if config_mod.is_config_path(target):
+        cfg = config_mod.load(target)
+    else:
+        cfg = InstanceConfig(ioc=target, prefix="", source="<command line>",
+                             base_dir=Path.cwd())
+    if prefix is not None:
+        config_mod.parse({"ioc": cfg.ioc, "prefix": prefix}, "--prefix", cfg.base_dir)
+        cfg = replace(cfg, prefix=prefix)
+    cls = load_class(cfg.ioc, cfg.base_dir, cfg.source)
+    return cfg, cls
