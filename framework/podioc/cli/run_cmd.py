@@ -13,7 +13,9 @@ from .common import TARGET_HELP, fail, target_options
 
 @click.command(epilog=TARGET_HELP)
 @target_options
-def run(target: str, prefix: str | None) -> None:
+@click.option("--protocols", envvar="PODIOC_PROTOCOLS", show_envvar=True, default=None,
+              help="Comma-separated protocols to serve (ca, pva); overrides the config.")
+def run(target: str, prefix: str | None, protocols: str | None) -> None:
     """Serve the IOC TARGET over CA and PVA until SIGINT or SIGTERM.
 
     EPICS server variables (EPICS_CA_SERVER_PORT, EPICS_CAS_INTF_ADDR_LIST,
@@ -22,7 +24,7 @@ def run(target: str, prefix: str | None) -> None:
     Exits 0 after a clean shutdown.
     """
     try:
-        cfg, cls = resolve(target, prefix)
+        cfg, cls = resolve(target, prefix, protocols)
         from ..runtime.app import serve
 
         asyncio.run(serve(cfg, cls))

@@ -11,11 +11,13 @@ from ..model import IOC
 from .loader import load_class
 
 
-def resolve(target: str, prefix: str | None = None) -> tuple[InstanceConfig, type[IOC]]:
+def resolve(target: str, prefix: str | None = None,
+            protocols: str | None = None) -> tuple[InstanceConfig, type[IOC]]:
     """Load the instance config (or make one) and import its IOC class.
 
     ``target`` is ``instance.yaml``, ``path/to/ioc.py[:Class]`` or
-    ``package.module:Class``; ``prefix`` overrides the config's prefix.
+    ``package.module:Class``; ``prefix`` and ``protocols`` (comma-separated)
+    override the config.
     """
     if config_mod.is_config_path(target):
         cfg = config_mod.load(target)
@@ -25,5 +27,10 @@ def resolve(target: str, prefix: str | None = None) -> tuple[InstanceConfig, typ
     if prefix is not None:
         config_mod.parse({"ioc": cfg.ioc, "prefix": prefix}, "--prefix", cfg.base_dir)
         cfg = replace(cfg, prefix=prefix)
+    if protocols is not None:
+        chosen = [p.strip() for p in protocols.split(",") if p.strip()]
+        config_mod.parse({"ioc": cfg.ioc, "prefix": cfg.prefix, "protocols": chosen},
+                         "--protocols", cfg.base_dir)
+        cfg = replace(cfg, protocols=tuple(chosen))
     cls = load_class(cfg.ioc, cfg.base_dir, cfg.source)
     return cfg, cls

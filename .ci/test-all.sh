@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Everything `make test` does: start the services the tests need (Docker engine,
+# a local base image, iptables for the NAT tests), lint, then the whole suite.
+# Under CI=true a skipped Docker or network-namespace test is a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+export PODIOC_CI_WORK="${PODIOC_CI_WORK:-$PWD/.ci/work}"
+mkdir -p "$PODIOC_CI_WORK"
+
+if [[ "${CI:-}" == "true" ]]; then
+    export PODIOC_REQUIRE_DOCKER=1 PODIOC_REQUIRE_NETNS=1
+fi
+
+# shellcheck source=.ci/docker.sh
+source .ci/docker.sh
+trap podioc_docker_teardown EXIT
+podioc_docker_setup
+source .ci/netns.sh
+podioc_netns_setup
+
+echo "== lint"
+"$BIN"/ruff check framework iocs tests benchmarks
+"$BIN"/mypy
+podioc_docker_lint
+
+echo "== tests"
+"$BIN"/python -m pytest -p no:cacheprovider tests
