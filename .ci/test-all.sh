@@ -9,7 +9,9 @@ export PODIOC_CI_WORK="${PODIOC_CI_WORK:-$PWD/.ci/work}"
 mkdir -p "$PODIOC_CI_WORK"
 
 if [[ "${CI:-}" == "true" ]]; then
-    export PODIOC_REQUIRE_DOCKER=1 PODIOC_REQUIRE_NETNS=1
+    export PODIOC_REQUIRE_DOCKER=1 PODIOC_REQUIRE_NETNS=1 PODIOC_REQUIRE_CHECKOV=1
+    # kubectl ships with this machine image; elsewhere its checks skip with a reason.
+    if command -v kubectl >/dev/null 2>&1; then export PODIOC_REQUIRE_KUBECTL=1; fi
 fi
 
 # shellcheck source=.ci/docker.sh
@@ -23,6 +25,7 @@ echo "== lint"
 "$BIN"/ruff check framework iocs tests benchmarks
 "$BIN"/mypy
 podioc_docker_lint
+bash .ci/checkov.sh
 
 echo "== tests"
 "$BIN"/python -m pytest -p no:cacheprovider tests
