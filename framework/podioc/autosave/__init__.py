@@ -1,0 +1,11 @@
+"""Autosave building blocks with no event loop and no model: the file format
+(:mod:`.fileformat`), the files on disk (:mod:`.store`) and the settings
+(:mod:`.settings`). The runtime side is :mod:`podioc.runtime.autosave`."""
+
+from .fileformat import FORMAT_VERSION, CorruptFile, SaveFile, decode, encode
+from .settings import DEFAULT_DIR, ENV_DIR, AutosaveSettings, file_name_for
+from .store import AutosaveStore, Loaded, StoreLocked
+
+__all__ = ["DEFAULT_DIR", "ENV_DIR", "FORMAT_VERSION", "AutosaveSettings", "AutosaveStore",
+           "CorruptFile", "Loaded", "SaveFile", "StoreLocked", "decode", "encode",
+           "file_name_for"]
