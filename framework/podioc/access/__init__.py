@@ -1,0 +1,58 @@
+"""Access rules: who may read and write which PV, the same on CA and PVA.
+
+- :mod:`.acf`: the EPICS Access Security file format (UAG, HAG, ASG, RULE),
+  CALC-free subset; :class:`Access` rights.
+- :mod:`.hosts`: host names resolved to addresses at load time; client
+  addresses normalised. Host rules match the address the server sees.
+- :mod:`.policy`: the config's ``access:`` block, the reloadable policy.
+- :mod:`.limits`: bounded-resource settings (client cap, message size).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..config import InstanceConfig, is_config_path
+from ..config import load as load_config
+from ..errors import ConfigError
+from ..model import IOC
+from .acf import ACF, Access, Rule, parse
+from .policy import AccessPolicy, Ruleset, load_ruleset
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ACF", "Access", "AccessPolicy", "Rule", "Ruleset", "load_ruleset", "parse",
+           "policy_for"]
+
+
+def policy_for(cfg: InstanceConfig, ioc: IOC, extra_suffixes: Iterable[str] = ()
+               ) -> AccessPolicy | None:
+    """The access policy of an instance, or None when its config has no ``access:`` block.
+
+    ``extra_suffixes`` names PVs added later (the health PVs) so groups may list
+    them. Raises :class:`ConfigError` (file, line, reason) on a bad block or rules.
+    SIGHUP reloads re-read the instance config's ``access:`` block and its file.
+    """
+    if not cfg.access:
+        return None
+    names = [*ioc.pvs, *(ioc.prefix + s for s in extra_suffixes)]
+    attrs = {attr: ioc.pv_by_attr(attr).name for attr in type(ioc).pv_specs}
+
+    def load(block: dict[str, object], source: str, base_dir: Path) -> Ruleset:
+        return load_ruleset(block, source, base_dir, names, ioc.prefix, attrs)
+
+    def reload() -> Ruleset:
+        if not is_config_path(cfg.source):
+            return load(cfg.access, cfg.source, cfg.base_dir)
+        fresh = load_config(cfg.source)
+        if not fresh.access:
+            raise ConfigError(cfg.source, "access", "the access: block was removed",
+                              "restart the IOC to serve without access rules")
+        return load(fresh.access, fresh.source, fresh.base_dir)
+
+    policy = AccessPolicy(load(cfg.access, cfg.source, cfg.base_dir), reload)
+    policy.log_warnings()
+    log.info("access rules from %s: %s", policy.current.origin, policy.current.summary())
+    return policy
