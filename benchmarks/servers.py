@@ -1,0 +1,242 @@
+"""Servers under test, one per process: ``python servers.py KIND --n N --prefix P``.
+
+Every server serves the same PVs: ``P:S0`` .. ``P:S{N-1}`` (scalar doubles),
+``P:COUNTER`` (double, posted by the counter run), ``P:PUT`` (writable double)
+and ``P:WAVE`` (1,000,000 float64). Ports and interfaces come from the EPICS_*
+environment the runner sets. The runner talks to the server over stdin/stdout,
+one JSON object per line:
+
+    -> {"cmd": "counter", "rate": 0 | Hz, "duration": s, "base": B}
+       posts B+1, B+2, ... to COUNTER, then answers
+    <- {"posted": M, "base": B, "t_start": monotonic, "t_end": monotonic}
+    -> {"cmd": "quit"}                                      exit (EOF does the same)
+
+``rate`` 0 posts as fast as the server can (yielding to its event loop after
+every post so that it can send); otherwise one value per 1/rate s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+
+WAVE_LENGTH = 1_000_000
+
+Post = Callable[[int], Awaitable[None]]
+
+
+def emit(obj: dict[str, Any]) -> None:
+    """One JSON line to the runner."""
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+async def counter_run(post: Post, rate: float, duration: float,
+                      base: int = 0) -> dict[str, Any]:
+    """Post base+1, base+2, ... for ``duration`` seconds: flooded (rate 0) or paced."""
+    n = 0
+    t0 = time.monotonic()
+    end = t0 + duration
+    while (now := time.monotonic()) < end:
+        if rate:
+            due = int((now - t0) * rate)
+            if n >= due:
+                await asyncio.sleep((n + 1) / rate - (now - t0))
+                continue
+        n += 1
+        await post(base + n)
+        await asyncio.sleep(0)
+    return {"posted": n, "base": base, "t_start": t0, "t_end": time.monotonic()}
+
+
+def counter_run_thread(post: Callable[[int], None], rate: float, duration: float,
+                       base: int = 0) -> dict[str, Any]:
+    """``counter_run`` for servers whose records are set from a plain thread."""
+    n = 0
+    t0 = time.monotonic()
+    end = t0 + duration
+    while (now := time.monotonic()) < end:
+        if rate:
+            due = int((now - t0) * rate)
+            if n >= due:
+                time.sleep(max(0.0, (n + 1) / rate - (now - t0)))
+                continue
+        n += 1
+        post(base + n)
+    return {"posted": n, "base": base, "t_start": t0, "t_end": time.monotonic()}
+
+
+async def command_loop(post: Post, stop: asyncio.Event) -> None:
+    """Read runner commands from stdin (in a thread) and run them in the loop."""
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str] = asyncio.Queue()
+
+    def reader() -> None:
+        for line in sys.stdin:
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+        loop.call_soon_threadsafe(lines.put_nowait, "")
+
+    threading.Thread(target=reader, daemon=True).start()
+    while True:
+        line = await lines.get()
+        if not line.strip():
+            break
+        cmd = json.loads(line)
+        if cmd["cmd"] == "quit":
+            break
+        if cmd["cmd"] == "counter":
+            emit(await counter_run(post, float(cmd["rate"]), float(cmd["duration"]),
+                                   int(cmd.get("base", 0))))
+    stop.set()
+
+
+def wave_data() -> np.ndarray[Any, Any]:
+    return np.arange(WAVE_LENGTH, dtype=np.float64)
+
+
+# -- podioc ---------------------------------------------------------------------------
+async def serve_podioc(prefix: str, n: int) -> None:
+    from podioc import IOC, pv
+    from podioc.runtime.server import Runtime
+    from podioc.runtime.settings import Settings
+
+    class Bench(IOC):
+        counter = pv.float(0.0, name="COUNTER", precision=0)
+        put = pv.float(0.0, name="PUT", writable=True)
+        wave = pv.waveform(WAVE_LENGTH, dtype="float64", name="WAVE")
+
+        def __init__(self, prefix: str = "", n: int = 0) -> None:
+            super().__init__(prefix)
+            for i in range(n):
+                self.add_pv(pv.float(0.0, name=f"S{i}"))
+
+    ioc = Bench(prefix + ":", n)
+    ioc.wave.set(wave_data())
+    runtime = Runtime(ioc, Settings.from_env(os.environ), ("ca", "pva"), health=True)
+    stop = asyncio.Event()
+
+    async def post(i: int) -> None:
+        ioc.counter.set(i)
+
+    task = asyncio.create_task(runtime.run(stop))
+    await runtime.ready.wait()
+    emit({"ready": True})
+    await command_loop(post, stop)
+    await task
+
+
+# -- raw caproto ----------------------------------------------------------------------
+async def serve_caproto(prefix: str, n: int) -> None:
+    from caproto import ChannelDouble
+    from caproto.asyncio.server import Context
+
+    pvdb: dict[str, Any] = {f"{prefix}:S{i}": ChannelDouble(value=0.0) for i in range(n)}
+    counter = ChannelDouble(value=0.0)
+    pvdb[f"{prefix}:COUNTER"] = counter
+    pvdb[f"{prefix}:PUT"] = ChannelDouble(value=0.0)
+    pvdb[f"{prefix}:WAVE"] = ChannelDouble(value=wave_data(), max_length=WAVE_LENGTH)
+    interfaces = os.environ.get("EPICS_CAS_INTF_ADDR_LIST", "127.0.0.1").split()
+    ctx = Context(pvdb, interfaces)
+    stop = asyncio.Event()
+    bound = asyncio.Event()
+
+    async def on_bound(_lib: Any) -> None:
+        bound.set()
+
+    async def post(i: int) -> None:
+        await counter.write(float(i))
+
+    task = asyncio.create_task(ctx.run(startup_hook=on_bound))
+    await bound.wait()
+    emit({"ready": True})
+    await command_loop(post, stop)
+    task.cancel()
+
+
+# -- raw p4p --------------------------------------------------------------------------
+async def serve_p4p(prefix: str, n: int) -> None:
+    from p4p.nt import NTScalar
+    from p4p.server import Server
+    from p4p.server.asyncio import SharedPV
+
+    scalar = NTScalar("d")
+    pvs: dict[str, Any] = {f"{prefix}:S{i}": SharedPV(nt=scalar, initial=0.0)
+                           for i in range(n)}
+    counter = SharedPV(nt=scalar, initial=0.0)
+    put = SharedPV(nt=scalar, initial=0.0)
+
+    @put.put  # type: ignore[misc]
+    async def on_put(pv: Any, op: Any) -> None:
+        pv.post(op.value(), timestamp=time.time())
+        op.done()
+
+    pvs[f"{prefix}:COUNTER"] = counter
+    pvs[f"{prefix}:PUT"] = put
+    pvs[f"{prefix}:WAVE"] = SharedPV(nt=NTScalar("ad"), initial=wave_data())
+    conf = {k: v for k, v in os.environ.items() if k.startswith("EPICS_PVA")}
+    stop = asyncio.Event()
+
+    async def post(i: int) -> None:
+        counter.post(float(i), timestamp=time.time())
+
+    with Server(providers=[pvs], conf=conf, useenv=False):
+        emit({"ready": True})
+        await command_loop(post, stop)
+
+
+# -- pythonSoftIOC --------------------------------------------------------------------
+def serve_softioc(prefix: str, n: int) -> None:
+    from softioc import asyncio_dispatcher, builder, softioc
+
+    dispatcher = asyncio_dispatcher.AsyncioDispatcher()
+    builder.SetDeviceName(prefix)
+    for i in range(n):
+        builder.aIn(f"S{i}", initial_value=0.0)
+    counter = builder.aIn("COUNTER", initial_value=0.0)
+    builder.aOut("PUT", initial_value=0.0, always_update=True)
+    builder.WaveformIn("WAVE", initial_value=wave_data())
+    builder.LoadDatabase()
+    softioc.iocInit(dispatcher)
+    emit({"ready": True})
+    for line in sys.stdin:
+        if not line.strip():
+            break
+        cmd = json.loads(line)
+        if cmd["cmd"] == "quit":
+            break
+        if cmd["cmd"] == "counter":
+            emit(counter_run_thread(lambda i: counter.set(float(i)), float(cmd["rate"]),
+                                    float(cmd["duration"]), int(cmd.get("base", 0))))
+    sys.stdout.flush()
+    os._exit(0)  # epicsExit from a non-IOC thread can hang; nothing is left to flush
+
+
+SERVERS: dict[str, Callable[[str, int], Any]] = {
+    "podioc": serve_podioc, "caproto": serve_caproto, "p4p": serve_p4p,
+    "softioc": serve_softioc}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("kind", choices=sorted(SERVERS))
+    parser.add_argument("--n", type=int, required=True, help="number of scalar PVs")
+    parser.add_argument("--prefix", required=True, help="PV name prefix (no colon)")
+    args = parser.parse_args()
+    serve = SERVERS[args.kind]
+    if asyncio.iscoroutinefunction(serve):
+        asyncio.run(serve(args.prefix, args.n))
+    else:
+        serve(args.prefix, args.n)
+
+
+if __name__ == "__main__":
+    main()

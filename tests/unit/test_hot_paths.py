@@ -1,0 +1,115 @@
+"""Regression guard: posting a large array copies it at most once per protocol.
+
+One model PV holds a 1,000,000-element float64 waveform (8 MB) and is served
+by podioc's CA channel, with one CA monitor on a real (Unix socketpair)
+connection read to the end, and by its PVA SharedPV. A post is measured with
+tracemalloc (allocations, not time):
+
+- the model keeps one fresh read-only copy of what IOC code set (by design);
+- CA converts it once to big-endian wire order and writes that buffer as is
+  (caproto alone copies it three more times: ``astype`` when building the
+  message, ``b"".join`` before writing, the transport's buffer for what the
+  socket did not take at once);
+- PVA: p4p copies into its own C++ storage (not traced); podioc's binding
+  adds no Python-side copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import tracemalloc
+from typing import Any
+
+import caproto as ca
+import numpy as np
+from caproto.asyncio.utils import _TransportWrapper
+
+from podioc import IOC, pv
+from podioc.protocols.ca import make_pvdb
+from podioc.protocols.ca_fast import FastSansIO
+from podioc.protocols.ca_server import Context
+from podioc.protocols.pva import PVABinding
+
+N = 1_000_000
+NBYTES = N * 8
+
+
+class Big(IOC):
+    wave = pv.waveform(N, dtype="float64", name="WAVE")
+
+
+_BUFFER = bytearray(1 << 20)  # the test client's, outside the measurement
+
+
+async def _drain(sock: socket.socket, want: int, deadline: float) -> int:
+    """Read (into one reused buffer) until ``want`` bytes have arrived."""
+    loop = asyncio.get_running_loop()
+    buffer = _BUFFER
+    got = 0
+    while got < want and loop.time() < deadline:
+        try:
+            got += await asyncio.wait_for(loop.sock_recv_into(sock, buffer),
+                                          max(0.01, deadline - loop.time()))
+        except TimeoutError:
+            break
+    return got
+
+
+async def _post_and_measure(ioc: Big, server_end: socket.socket, client_end: socket.socket,
+                            circuit: Any) -> tuple[int, int]:
+    loop = asyncio.get_running_loop()
+    value = np.random.default_rng(1).random(N)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        ioc.wave.set(value)
+        got = await _drain(client_end, NBYTES, loop.time() + 30)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    return got, peak
+
+
+async def _scenario() -> list[tuple[int, int]]:
+    ioc = Big("HOT:")
+    ioc.wave.set(np.zeros(N))
+    pvdb = make_pvdb(ioc.pvs)
+    await pvdb.filling  # type: ignore[attr-defined]
+    PVABinding(ioc.wave)
+    ctx = Context(pvdb, ["127.0.0.1"])
+    ctx.port = 5064
+    context_loop = asyncio.get_running_loop().create_task(ctx.subscription_queue_loop())
+    server_end, client_end = socket.socketpair()
+    client_end.setblocking(False)
+    reader, writer = await asyncio.open_unix_connection(sock=server_end)
+    transport = _TransportWrapper(reader, writer)
+    transport.getsockname = lambda: ("127.0.0.1", 5064)  # type: ignore[method-assign]
+    circuit = ctx.CircuitClass(FastSansIO(ca.SERVER, ("127.0.0.1", 40000), None),
+                               transport, ctx)
+    await circuit.run()
+    loop = asyncio.get_running_loop()
+    hello = [ca.VersionRequest(0, 13), ca.HostNameRequest("h"), ca.ClientNameRequest("u"),
+             ca.CreateChanRequest("HOT:WAVE", 1, 13)]
+    await loop.sock_sendall(client_end, b"".join(bytes(m) for m in hello))
+    await circuit.recv()
+    sid = circuit.circuit.channels[1].sid
+    await loop.sock_sendall(client_end, bytes(ca.EventAddRequest(6, 0, sid, 7, 0, 0, 0, 1)))
+    await circuit.recv()
+    first = await _drain(client_end, 32 + NBYTES, loop.time() + 10)
+    assert first >= NBYTES, f"first value: {first} bytes"
+    try:
+        return [await _post_and_measure(ioc, server_end, client_end, circuit)
+                for _ in range(2)]
+    finally:
+        context_loop.cancel()
+        writer.close()
+        client_end.close()
+
+
+def test_a_large_array_post_is_copied_once_per_protocol() -> None:
+    for got, peak in asyncio.run(_scenario()):
+        assert got >= NBYTES, "the CA monitor did not receive the update"
+        # model copy + CA wire conversion, plus bounded slack (write chunks, messages)
+        assert peak < 2 * NBYTES + NBYTES // 4, (
+            f"posting 8 MB allocated {peak / NBYTES:.2f} x 8 MB (limit 2.25)")
