@@ -58,7 +58,15 @@ def container(objs: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def env_of(objs: dict[str, dict[str, Any]]) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in container(objs)["env"]}
+    """Plain env values; downward-API entries show as their field path."""
+    return {e["name"]: e.get("value", e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath"))
+            for e in container(objs)["env"]}
+
+
+def test_downward_api_ips_for_doctor() -> None:
+    env = env_of(render())
+    assert env["PODIOC_NODE_IP"] == "status.hostIP"
+    assert env["PODIOC_POD_IP"] == "status.podIP"
 
 
 def write_config(tmp_path: Path, text: str, dirname: str = "mydev",
@@ -125,10 +133,10 @@ def test_recommended_labels_on_every_object() -> None:
         assert labels["app.kubernetes.io/name"] == "demo-device"
         assert labels["app.kubernetes.io/instance"] == "demo"
         assert labels["app.kubernetes.io/component"] == "ioc"
-        assert labels["app.kubernetes.io/part-of"] == "default"
+        assert labels["app.kubernetes.io/part-of"] == "bl01"  # demo.yaml: deploy.beamline
         assert labels["app.kubernetes.io/managed-by"] == "podioc"
         assert labels["app.kubernetes.io/version"] == __version__
-        assert labels["podioc.io/beamline"] == "default"
+        assert labels["podioc.io/beamline"] == "bl01"
         assert obj["metadata"]["namespace"] == "podioc"
 
 
@@ -146,8 +154,8 @@ def test_recommended_labels_on_every_object() -> None:
     ("securityContext.runAsGroup", 10001),
     ("securityContext.fsGroup", 10001),
     ("securityContext.seccompProfile.type", "RuntimeDefault"),
-    ("nodeSelector", {"podioc.io/beamline": "default"}),
-    ("tolerations", [{"key": "podioc.io/beamline", "operator": "Equal", "value": "default",
+    ("nodeSelector", {"podioc.io/beamline": "bl01"}),
+    ("tolerations", [{"key": "podioc.io/beamline", "operator": "Equal", "value": "bl01",
                       "effect": "NoSchedule"}]),
     ("containers.0.securityContext.allowPrivilegeEscalation", False),
     ("containers.0.securityContext.privileged", False),
@@ -596,3 +604,23 @@ def test_cli_errors_are_clean(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
     result = invoke(str(DEMO), str(bad), "--prefix", "X:")
     assert result.exit_code == 2 and "one TARGET" in result.output
+
+
+def test_access_rules_file_is_carried_inline_in_the_configmap(tmp_path: Path) -> None:
+    rules = "ASG(DEFAULT) {\n  RULE(1, READ)\n}\n"
+    path = write_config(tmp_path, "ioc: ioc.py:X\nprefix: 'P:'\n"
+                                  "access:\n  file: rules.acf\n")
+    (path.parent / "rules.acf").write_text(rules)
+    data = render(path)["ConfigMap"]["data"]
+    mounted = yaml.safe_load(next(iter(data.values())))
+    assert mounted["access"] == {"rules": rules}
+    before = render(path)["StatefulSet"]["spec"]["template"]["metadata"]["annotations"]
+    (path.parent / "rules.acf").write_text(rules.replace("READ", "WRITE"))
+    after = render(path)["StatefulSet"]["spec"]["template"]["metadata"]["annotations"]
+    assert before != after, "a rules change must change the pod template (restart)"
+
+
+def test_missing_access_rules_file_names_the_field(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "ioc: ioc.py:X\nprefix: 'P:'\naccess:\n  file: nope.acf\n")
+    with pytest.raises(ConfigError, match=r"access\.file"):
+        render(path)

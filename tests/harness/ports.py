@@ -1,0 +1,93 @@
+"""Free port numbers for test servers (bind port 0, then check the other protocol)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+
+#: Ports handed out by this process; never handed out twice.
+_handed_out: set[int] = set()
+
+
+def _bind(kind: int, port: int, *, reuse: bool = False) -> socket.socket | None:
+    sock = socket.socket(socket.AF_INET, kind)
+    if reuse:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("0.0.0.0", port))
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def free_ports(n: int, *, attempts: int = 200) -> list[int]:
+    """``n`` distinct port numbers free for both TCP and UDP on every address.
+
+    A CA server binds TCP and UDP on the same number, so both must be free.
+    The probe sockets are held until all ``n`` are found, then closed; a port
+    is never returned twice by one test process.
+    """
+    held: list[socket.socket] = []
+    ports: list[int] = []
+    try:
+        for _ in range(attempts):
+            if len(ports) == n:
+                break
+            tcp = _bind(socket.SOCK_STREAM, 0)
+            if tcp is None:
+                continue
+            held.append(tcp)
+            port = tcp.getsockname()[1]
+            if port in _handed_out:
+                continue
+            udp = _bind(socket.SOCK_DGRAM, port)
+            if udp is None:
+                continue
+            held.append(udp)
+            ports.append(port)
+        else:
+            raise RuntimeError(f"found only {len(ports)} of {n} free ports")
+        if len(ports) < n:
+            raise RuntimeError(f"found only {len(ports)} of {n} free ports")
+    finally:
+        for sock in held:
+            sock.close()
+    _handed_out.update(ports)
+    return ports
+
+
+def free_port() -> int:
+    """One port number free for both TCP and UDP."""
+    return free_ports(1)[0]
+
+
+def port_is_free(port: int) -> bool:
+    """True when a server could bind TCP and UDP ``port`` on every address right now.
+
+    TCP is tried with SO_REUSEADDR, as servers do, so connections left in
+    TIME_WAIT by a stopped server don't count; a listening socket does.
+    """
+    socks = [_bind(socket.SOCK_STREAM, port, reuse=True), _bind(socket.SOCK_DGRAM, port)]
+    for sock in socks:
+        if sock is not None:
+            sock.close()
+    return all(s is not None for s in socks)
+
+
+def wait_ports_free(ports: list[int], timeout: float = 10.0) -> list[int]:
+    """Poll until every port is free; return those still busy at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = [p for p in ports if not port_is_free(p)]
+        if not busy or time.monotonic() > deadline:
+            return busy
+        time.sleep(0.1)
+
+
+def tcp_listening(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts TCP connections on ``host:port``."""
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((host, port)) == 0
