@@ -28,7 +28,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 # wheels/ is optional (the wildcard keeps COPY from failing without it); the
 # README.md that comes along is harmless there.
 COPY README.md wheel[s] /wheels/
-COPY pyproject.toml README.md /src/
+# The Dockerfile rides along: the wheel ships it as package data for `podioc build`.
+COPY pyproject.toml README.md Dockerfile /src/
 COPY framework/ /src/framework/
 RUN python3 -m venv /opt/podioc \
     && /opt/podioc/bin/pip install --no-cache-dir /src \

@@ -27,5 +27,11 @@ echo "== lint"
 podioc_docker_lint
 bash .ci/checkov.sh
 
+echo "== fuzz (bounded: 20,000 messages per kind, exits 1 on any crash)"
+"$BIN"/python benchmarks/fuzz.py --messages 20000
+
 echo "== tests"
 "$BIN"/python -m pytest -p no:cacheprovider tests
+
+echo "== benchmark (quick mode: keeps the script working; figures are for people)"
+"$BIN"/python benchmarks/run.py --quick --json "$PODIOC_CI_WORK/bench-quick.json"

@@ -133,7 +133,7 @@ def docker_run_kwargs(pod: dict[str, Any], configmap: dict[str, Any],
     kwargs: dict[str, Any] = {
         "image": c.pop("image"),
         "command": c.pop("args"),  # no `command` in the pod: the image's ENTRYPOINT runs
-        "environment": {e["name"]: e["value"] for e in c.pop("env")},
+        "environment": _environment(c.pop("env")),
         "network_mode": "host",
         "ipc_mode": "private",
         "user": f"{uid}:{gid}",
@@ -270,3 +270,17 @@ def _exercise(container: Any, endpoint: Endpoint, probes: dict[str, dict[str, An
         return text if re.search(r"SETPOINT 42\.5\b", text) else ""
 
     poll_until(saved, timeout=15, message=f"SETPOINT 42.5 autosaved (IOC log:\n{logs()})")
+
+
+def _environment(env: list[dict[str, Any]]) -> dict[str, str]:
+    """The container's env; downward-API fields resolve as on a hostNetwork pod,
+    where the pod IP is the node's IP (both the host's loopback here)."""
+    out = {}
+    for e in env:
+        if "value" in e:
+            out[e["name"]] = e["value"]
+        else:
+            path = e["valueFrom"]["fieldRef"]["fieldPath"]
+            assert path in ("status.hostIP", "status.podIP"), path
+            out[e["name"]] = "127.0.0.1"
+    return out

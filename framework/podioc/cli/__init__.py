@@ -15,6 +15,9 @@ cli.add_command(run)
 cli.add_command(describe)
 cli.add_command(probe)
 # -- commands of other areas register below this line (one line each) --
+from . import image_cmds  # noqa: E402, F401, I001  (registers build, up, down, logs, ps)
+from . import manifest_cmd  # noqa: E402, F401  (registers `podioc manifest`)
+from . import doctor_cmd  # noqa: E402, F401  (registers `podioc doctor`)
 
 
 def main() -> None:

@@ -87,7 +87,19 @@ def config_text_in_image(cfg: InstanceConfig, text: str, settings: DeploySetting
     if not isinstance(data, dict):
         raise ConfigError(cfg.source, "<top level>", "expected a mapping of settings")
     wanted = dict(data, ioc=ioc_ref_in_image(cfg.ioc, settings.code_dir), prefix=cfg.prefix)
-    out: str | None = text
+    access = data.get("access")
+    if isinstance(access, dict) and isinstance(access.get("file"), str):
+        # The rules file is not in the ConfigMap: carry its text inline instead,
+        # so the mounted config is complete and a rules change restarts the IOC.
+        rules_path = cfg.base_dir / access["file"]
+        try:
+            rules = rules_path.read_text()
+        except OSError as exc:
+            raise ConfigError(cfg.source, "access.file", f"cannot read {rules_path}: "
+                              f"{exc.strerror}", "give a path relative to the config") from None
+        inline = {k: v for k, v in access.items() if k != "file"}
+        wanted["access"] = {"rules": rules, **inline}
+    out: str | None = text if wanted.get("access") == data.get("access") else None
     for key in ("ioc", "prefix"):
         if out is not None and data.get(key) != wanted[key]:
             out = _replace_scalar(out, key, wanted[key])
@@ -236,12 +248,19 @@ def probe_command(inst: Instance, *, ready: bool) -> list[str]:
     return [*cmd, "--ready", "--timeout", "5"] if ready else [*cmd, "--timeout", "5"]
 
 
-def _env(inst: Instance) -> list[dict[str, str]]:
+#: Downward-API variables: `podioc doctor` compares them to tell host networking apart.
+DOWNWARD_ENV = {"PODIOC_NODE_IP": "status.hostIP", "PODIOC_POD_IP": "status.podIP"}
+
+
+def _env(inst: Instance) -> list[dict[str, Any]]:
     env = {"PODIOC_PREFIX": inst.cfg.prefix, "PODIOC_TARGET": inst.config_path,
            "PODIOC_AUTOSAVE_DIR": AUTOSAVE_DIR, "PYTHONDONTWRITEBYTECODE": "1"}
     env.update(inst.cfg.epics)
     env.update(inst.settings.env)
-    return [{"name": k, "value": v} for k, v in env.items()]
+    out: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in env.items()]
+    out += [{"name": k, "valueFrom": {"fieldRef": {"fieldPath": path}}}
+            for k, path in DOWNWARD_ENV.items()]
+    return out
 
 
 def _container(inst: Instance) -> dict[str, Any]:

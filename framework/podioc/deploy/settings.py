@@ -52,7 +52,8 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _IMAGE = re.compile(r"^[^\s]+$")
 _TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
 _EFFECTS = {"NoSchedule", "PreferNoSchedule", "NoExecute"}
-_RESERVED_ENV = {"PODIOC_PREFIX", "PODIOC_TARGET", "PODIOC_AUTOSAVE_DIR"}
+_RESERVED_ENV = {"PODIOC_PREFIX", "PODIOC_TARGET", "PODIOC_AUTOSAVE_DIR", "PODIOC_NODE_IP",
+                 "PODIOC_POD_IP"}
 
 DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
     "requests": {"cpu": "100m", "memory": "128Mi"},

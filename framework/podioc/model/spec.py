@@ -78,6 +78,10 @@ class PVSpec:
             out.extend(self.alarm.problems())
         if self.kind is Kind.ENUM:
             out.extend(_choice_problems(self.choices))
+        if self.kind is Kind.BOOL:  # served as a two-state enum: the same rules apply
+            out.extend(_choice_problems(self.choices))
+            if len(self.choices) != 2:
+                out.append(f"a bool needs 2 states, got {len(self.choices)}")
         if self.kind is Kind.ARRAY:
             if self.dtype not in kinds.ARRAY_DTYPES:
                 out.append(f"dtype {self.dtype!r} is not one of {kinds.ARRAY_DTYPES}")

@@ -124,6 +124,8 @@ class PV:
                     new = spec.coerce(replaced)
         except PutRefused as exc:
             raise PutRefused(f"{self.name}: {exc}") from None
+        if self._closed:  # closed while a validator was awaited: the final save is done
+            raise PutRefused(f"{self.name}: the IOC is shutting down; puts are closed")
         self._commit(new, None)
         for hook in self.on_put_hooks:
             await hook(self.value)

@@ -8,14 +8,17 @@ import math
 import time
 from typing import Any
 
+import numpy as np
 from caproto import AccessRights, AlarmSeverity, AlarmStatus, ChannelType, SubscriptionType
 from caproto import _backend as backend
 from caproto._constants import EPICS2UNIX_EPOCH
 from caproto._dbr import TimeStamp, native_type
-from caproto._utils import ConversionDirection
+from caproto._utils import CaprotoError, ConversionDirection
 
+from ..errors import PutRefused
 from ..model.kinds import Kind
 from ..model.state import PV
+from .gcpause import gc_paused
 from .typemap import display_limits, mapping
 
 log = logging.getLogger(__name__)
@@ -64,10 +67,17 @@ class _Bound:
             await super().write_from_dbr(data, data_type, metadata,  # type: ignore[misc]
                                          flags=flags)
             return
-        value = backend.convert_values(
-            values=data, from_dtype=native_type(data_type), to_dtype=self.data_type,  # type: ignore[attr-defined]
-            string_encoding="utf-8", enum_strings=getattr(self, "enum_strings", None),
-            direction=ConversionDirection.FROM_WIRE)
+        try:
+            value = backend.convert_values(
+                values=data, from_dtype=native_type(data_type), to_dtype=self.data_type,  # type: ignore[attr-defined]
+                string_encoding=self.string_encoding,  # type: ignore[attr-defined]
+                enum_strings=getattr(self, "enum_strings", None),
+                direction=ConversionDirection.FROM_WIRE)
+        except (CaprotoError, ValueError, TypeError) as exc:  # e.g. an unknown enum string
+            reason = str(exc) or str(exc.__cause__ or "") or type(exc).__name__
+            raise PutRefused(f"{self.pv.name}: {reason}") from None
+        if isinstance(value, bytes) and self.pv.spec.kind is Kind.ARRAY:
+            value = np.frombuffer(value, dtype=np.uint8)  # DBR_CHAR data arrive as bytes
         await self.pv.put(value)
 
     # -- model -> caproto ---------------------------------------------------
@@ -77,15 +87,28 @@ class _Bound:
         data["value"] = ca_value(pv)
         data["timestamp"] = epics_stamp(pv.timestamp_ns)
         alarm = self.alarm._data  # type: ignore[attr-defined]
-        status, severity = AlarmStatus(int(pv.alarm.status)), AlarmSeverity(int(pv.alarm.severity))
-        changed = alarm["status"] != status or alarm["severity"] != severity
-        alarm["status"], alarm["severity"] = status, severity
-        return bool(changed)
+        status, severity = int(pv.alarm.status), int(pv.alarm.severity)
+        if alarm["status"] == status and alarm["severity"] == severity:
+            return False
+        alarm["status"], alarm["severity"] = AlarmStatus(status), AlarmSeverity(severity)
+        return True
+
+    def _monitored(self) -> bool:
+        """True while some CA monitor is subscribed (caproto keeps emptied sets)."""
+        queues = self._queues  # type: ignore[attr-defined]
+        return any(specs for syncs in queues.values() for types in syncs.values()
+                   for specs in types.values())
 
     def _on_change(self, pv: PV) -> None:
         flags = _VALUE_FLAGS
         if self._copy_state():
             flags |= SubscriptionType.DBE_ALARM
+        if not self._monitored():
+            # No CA monitor: publishing would reach nobody. Drop the conversions
+            # caproto cached for the old value (a new monitor's first value must
+            # be this one).
+            self._content.clear()  # type: ignore[attr-defined]
+            return
         if self._pending_flags:
             self._pending_flags |= flags  # a publish is queued; it will send the newest
             return
@@ -121,8 +144,9 @@ def make_channel(pv: PV) -> Any:
     """Build the caproto ChannelData serving one model PV."""
     spec = pv.spec
     cls = _bound_class(mapping(spec).ca_class)
-    kwargs: dict[str, Any] = {"value": ca_value(pv), "timestamp": time.time(),
-                              "string_encoding": "utf-8"}
+    kwargs: dict[str, Any] = {"value": ca_value(pv), "timestamp": time.time()}
+    if not (spec.kind is Kind.ARRAY and spec.dtype == "uint8"):
+        kwargs["string_encoding"] = "utf-8"  # caproto's ChannelByte refuses an encoding
     if spec.kind in (Kind.ENUM, Kind.BOOL):
         kwargs["enum_strings"] = list(spec.choices)
     elif spec.is_numeric:
@@ -148,6 +172,48 @@ def make_channel(pv: PV) -> Any:
     return channel
 
 
+class LazyPVDB(dict[str, Any]):
+    """caproto's pvdb, serving at once and making the ChannelData as it goes.
+
+    caproto looks names up with ``pvdb[name]`` (search, create channel), which
+    ends here for a PV not made yet; :meth:`fill` makes the rest in the
+    background, a slice per event-loop turn. At 10,000 PVs the server answers
+    ~0.3 s sooner. Iterating the pvdb yields the channels made so far.
+    """
+
+    def __init__(self, pvs: dict[str, PV]) -> None:
+        super().__init__()
+        self.pvs = pvs
+        self.filling: asyncio.Task[None] | None = None
+
+    def __missing__(self, name: str) -> Any:
+        pv = self.pvs.get(name)
+        if pv is None:
+            raise KeyError(name)
+        channel = self[name] = make_channel(pv)
+        return channel
+
+    async def fill(self, per_turn: int = 200) -> None:
+        """Make every channel not made yet, yielding to the loop between slices."""
+        names = list(self.pvs)
+        for start in range(0, len(names), per_turn):
+            with gc_paused():
+                for name in names[start:start + per_turn]:
+                    if name not in self:
+                        self[name]  # makes it
+            await asyncio.sleep(0)
+
+
 def make_pvdb(pvs: dict[str, PV]) -> dict[str, Any]:
-    """The caproto pvdb for a set of model PVs."""
-    return {name: make_channel(pv) for name, pv in pvs.items()}
+    """The caproto pvdb for a set of model PVs; inside a running loop its channels
+    are made in the background (see :class:`LazyPVDB`), otherwise at once."""
+    db = LazyPVDB(pvs)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        with gc_paused():
+            for name in pvs:
+                db[name]  # makes it
+        return db
+    db.filling = loop.create_task(db.fill(), name="ca-pvdb-fill")
+    return db

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 from p4p import Value
@@ -13,9 +15,13 @@ from p4p.server.asyncio import SharedPV
 from ..errors import PutRefused
 from ..model.kinds import Kind
 from ..model.state import PV
+from .gcpause import gc_paused
 from .typemap import display_limits, mapping, pva_status
 
 log = logging.getLogger(__name__)
+
+#: Called before each client put with the PV and p4p's ServerOperation; raises PutRefused.
+PutGuard = Callable[[PV, Any], None]
 
 
 def _identity(value: Any) -> Any:
@@ -23,12 +29,23 @@ def _identity(value: Any) -> Any:
 
 
 def nt_for(pv: PV) -> Any:
-    """The Normative Type of a PV: NTEnum, NTScalar or NTScalarArray with metadata."""
+    """The Normative Type of a PV: NTEnum, NTScalar or NTScalarArray with metadata.
+
+    One instance per type, shared by all PVs of that type: a p4p type per PV
+    costs ~15 kB and ~0.1 ms (150 MB and 1 s at 10,000 PVs).
+    """
     spec = pv.spec
     if spec.kind in (Kind.ENUM, Kind.BOOL):
-        return NTEnum(display=True)
+        return _shared_nt("enum")
     code = mapping(spec).pva_code
-    if spec.kind is Kind.STRING:
+    return _shared_nt("string" if spec.kind is Kind.STRING else "numeric", code)
+
+
+@functools.cache
+def _shared_nt(form: str, code: str = "") -> Any:
+    if form == "enum":
+        return NTEnum(display=True)
+    if form == "string":
         return NTScalar(code, display=True)
     return NTScalar(code, display=True, control=True, valueAlarm=True, form=True)
 
@@ -93,12 +110,15 @@ def initial_value(pv: PV, nt: Any) -> Value:
 class _Handler:
     """p4p handler: client puts go through the model; refusals become PVA errors."""
 
-    def __init__(self, pv: PV) -> None:
+    def __init__(self, pv: PV, guard: PutGuard | None = None) -> None:
         self.pv = pv
+        self.guard = guard  # access rules (see pva_access)
 
     async def put(self, shared: SharedPV, op: Any) -> None:
         request = op.value()
         try:
+            if self.guard is not None:
+                self.guard(self.pv, op)
             if self.pv.spec.kind in (Kind.ENUM, Kind.BOOL):
                 if not request.changed("value.index"):
                     raise PutRefused(f"{self.pv.name}: put carries no value.index")
@@ -120,10 +140,10 @@ class _Handler:
 class PVABinding:
     """One SharedPV per model PV; must be created inside the running event loop."""
 
-    def __init__(self, pv: PV) -> None:
+    def __init__(self, pv: PV, guard: PutGuard | None = None) -> None:
         self.pv = pv
         self.nt = nt_for(pv)
-        self.shared = SharedPV(handler=_Handler(pv), nt=self.nt,
+        self.shared = SharedPV(handler=_Handler(pv, guard), nt=self.nt,
                                initial=initial_value(pv, self.nt),
                                wrap=_identity, unwrap=_identity)
         pv.subscribe(self._on_change)
@@ -134,6 +154,8 @@ class PVABinding:
         self.shared.post(update)
 
 
-def make_providers(pvs: dict[str, PV]) -> dict[str, SharedPV]:
-    """name -> SharedPV for p4p's Server."""
-    return {name: PVABinding(pv).shared for name, pv in pvs.items()}
+def make_providers(pvs: dict[str, PV], guard: PutGuard | None = None) -> dict[str, SharedPV]:
+    """name -> SharedPV for p4p's Server; ``guard(pv, op)`` may refuse a put first."""
+    with gc_paused():
+        return {name: PVABinding(pv, guard).shared for name, pv in pvs.items()}
+

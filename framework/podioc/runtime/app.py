@@ -7,9 +7,14 @@ import logging
 import os
 import signal
 from collections.abc import Mapping
+from functools import partial
+from typing import Any
 
+from ..access import policy_for
+from ..access.limits import Limits
 from ..config import InstanceConfig
 from ..model import IOC
+from .autosave import Autosave
 from .server import Runtime
 from .settings import Settings
 
@@ -42,5 +47,20 @@ async def serve(cfg: InstanceConfig, cls: type[IOC]) -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
-    runtime = Runtime(ioc, settings, cfg.protocols, cfg.health)
+    runtime = Runtime(ioc, settings, cfg.protocols, cfg.health,
+                      autosave=Autosave.from_config(cfg, os.environ),
+                      access=partial(policy_for, cfg) if cfg.access else None,
+                      limits=Limits.from_env(os.environ, settings.ca_max_array_bytes))
+    loop.add_signal_handler(signal.SIGHUP, _on_hangup, runtime, set())
     await runtime.run(stop)
+
+
+def _on_hangup(runtime: Runtime, tasks: set[asyncio.Task[Any]]) -> None:
+    """SIGHUP: reload the access rules without dropping clients."""
+    if runtime.policy is None:
+        log.info("SIGHUP received: no access rules configured, nothing to reload")
+        return
+    log.info("SIGHUP received: reloading the access rules")
+    task = asyncio.get_running_loop().create_task(runtime.policy.reload())
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)

@@ -6,7 +6,7 @@ from typing import Any
 
 from .._version import __version__
 from ..config import InstanceConfig
-from ..model import IOC
+from ..model import IOC, PV
 from .health import Health
 
 #: Version of the JSON document ``podioc describe --json`` prints.
@@ -23,7 +23,9 @@ def describe_instance(cfg: InstanceConfig, cls: type[IOC]) -> dict[str, Any]:
     for name in sorted(ioc.pvs):
         live = ioc.pvs[name]
         entry = {"name": name, **live.spec.describe(), "health": live in health}
-        value = live.value
+        # a health PV's value is a run-time fact (START_TOD: now), not part of the
+        # description: show its declared initial value so the output is stable
+        value = (PV(live.spec, name) if live in health else live).value
         entry["initial"] = value.tolist() if hasattr(value, "tolist") else value
         pvs.append(entry)
     return {"format": DESCRIBE_FORMAT, "podioc_version": __version__,

@@ -11,6 +11,7 @@ import psutil
 from .._version import __version__
 from ..model import IOC, PV
 from ..model.spec import pv
+from .autosave import STATUS_SPECS as AUTOSAVE_SPECS
 
 #: PV name suffix -> spec. Names match devIocStats where one exists.
 HEALTH_SPECS = {
@@ -25,9 +26,12 @@ HEALTH_SPECS = {
     "PVA_CLIENTS": pv.int(0, name="PVA_CLIENTS", description="Connected PVA clients"),
     "RSS": pv.float(0.0, name="RSS", units="MiB", precision=1,
                     description="Resident memory"),
+    **AUTOSAVE_SPECS,  # AUTOSAVE_STATUS, AUTOSAVE_LAST_SAVE: set by runtime.autosave
 }
 
 PortGetter = Callable[[], int | None]
+#: Client counts are refreshed every this many heartbeats (seconds).
+CLIENT_COUNT_EVERY = 5
 
 
 class Health:
@@ -59,7 +63,11 @@ class Health:
         p = self.pvs
         p["HEARTBEAT"].set((p["HEARTBEAT"].raw + 1) % 2**31)
         p["UPTIME"].set(round(time.time() - self._start))
-        ca, pva = self._clients()
+        # Listing sockets costs milliseconds with many clients: every 5 s is enough.
+        if p["HEARTBEAT"].raw % CLIENT_COUNT_EVERY != 1:
+            ca, pva = p["CA_CLIENTS"].raw, p["PVA_CLIENTS"].raw
+        else:
+            ca, pva = self._clients()
         if ca != p["CA_CLIENTS"].raw:
             p["CA_CLIENTS"].set(ca)
         if pva != p["PVA_CLIENTS"].raw:

@@ -49,7 +49,9 @@ def _ca_reader(settings: Settings, timeout: float) -> Callable[[str], int]:
     from caproto.sync.client import read
 
     def get(name: str) -> int:
-        return int(read(name, timeout=timeout).data[0])
+        # repeater=False: caproto would otherwise spawn a caproto-repeater that outlives
+        # the probe (an orphan per container, holding the exec probe's output pipes open)
+        return int(read(name, timeout=timeout, repeater=False).data[0])
 
     return get
 

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..access.limits import Limits
+from ..access.policy import AccessPolicy
 from ..model import IOC
+from .autosave import Autosave
 from .health import Health
 from .scans import run_scan
 from .settings import Settings
@@ -34,6 +39,11 @@ class Runtime:
     settings: Settings
     protocols: tuple[str, ...] = ("ca", "pva")
     health: bool = True
+    autosave: Autosave | None = None
+    #: builds the access policy once every PV exists (None: no access rules)
+    access: Callable[[IOC], AccessPolicy | None] | None = None
+    limits: Limits = field(default_factory=Limits)
+    policy: AccessPolicy | None = None
     endpoints: Endpoints = field(default_factory=lambda: Endpoints())
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -41,6 +51,10 @@ class Runtime:
     async def run(self, stop: asyncio.Event) -> None:
         """Start everything, wait for ``stop``, then stop everything."""
         health = Health(self.ioc) if self.health else None
+        if self.autosave is not None:  # restore before startup hooks and servers
+            self.autosave.attach(self.ioc, health.pvs if health is not None else None)
+        if self.access is not None:  # a bad rules file fails start-up here
+            self.policy = self.access(self.ioc)
         for method, _ in self.ioc.methods("startup"):
             await method()
         pva_server = None
@@ -55,15 +69,22 @@ class Runtime:
                 self._spawn(health.run(), "health")
             for method, period in self.ioc.methods("scan"):
                 self._spawn(run_scan(method.__name__, method, period), method.__name__)
+            if self.autosave is not None:
+                self._spawn(self.autosave.run(), "autosave")
             log.info("serving %d PVs (prefix %r): CA port %s, PVA port %s",
                      len(self.ioc.pvs), self.ioc.prefix, self.endpoints.ca_port,
                      self.endpoints.pva_port)
+            # Everything built so far lives as long as the IOC: keep the cyclic
+            # garbage collector from scanning it again and again.
+            gc.freeze()
             self.ready.set()
             await stop.wait()
             log.info("stopping: puts closed, running shutdown hooks")
         finally:
             for live in self.ioc:
                 live.close_puts()
+            if self.autosave is not None:  # the operator's last settings, before hooks
+                await self.autosave.stop()
             for method, _ in self.ioc.methods("shutdown"):
                 try:
                     await method()
@@ -84,6 +105,7 @@ class Runtime:
         return task
 
     async def _start_ca(self) -> None:
+        from ..protocols import ca_access, ca_limits
         from ..protocols.ca import make_pvdb
         from ..protocols.ca_server import Context
 
@@ -91,6 +113,8 @@ class Runtime:
         os.environ.update(self.settings.caproto_env())
         interfaces = list(self.settings.ca_intf_addrs) or ["0.0.0.0"]
         ctx = Context(make_pvdb(self.ioc.pvs), interfaces)
+        ca_access.install(self.policy, ctx)
+        ca_limits.install(ctx, self.limits, self.ioc.pvs.values())
         bound = asyncio.Event()
 
         async def on_bound(_async_lib: Any) -> None:
@@ -111,11 +135,16 @@ class Runtime:
     def _start_pva(self) -> Any:
         from p4p.server import Server
 
+        from ..protocols import pva_access
         from ..protocols.pva import make_providers
 
-        providers = make_providers(self.ioc.pvs)
-        server = Server(providers=[providers], conf=self.settings.pva_conf(), useenv=False)
+        providers = make_providers(self.ioc.pvs, pva_access.put_guard(self.policy))
+        provider = pva_access.make_provider(providers, self.policy)
+        server = Server(providers=[provider], conf=self.settings.pva_conf(), useenv=False)
+        server.podioc_provider = provider  # p4p holds providers weakly
         conf = server.conf()
         self.endpoints.pva_port = int(conf["EPICS_PVAS_SERVER_PORT"])
         self.endpoints.pva_broadcast_port = int(conf["EPICS_PVAS_BROADCAST_PORT"])
+        self._spawn(pva_access.ConnectionCap(self.limits, self.endpoints.pva_port).run(),
+                    "pva-client-cap")
         return server
