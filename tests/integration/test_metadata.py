@@ -79,9 +79,8 @@ def test_numeric_metadata_p4p(allkinds: IocProcess, pva_raw: Any, name: str) -> 
     units, precision, disp, ctrl, alarm = NUMERIC[name]
     value = pva_raw.get(allkinds.pv(name), timeout=10)
     assert value["display.units"] == units
-    # integer PVs have no precision on CA; PVA shows the spec's (pv.int: 0, pv.waveform: 3)
-    assert value["display.precision"] == (precision if precision is not None else
-                                          (3 if name.startswith("WF_") else 0))
+    # integer PVs have no precision on CA; PVA shows 0 for them
+    assert value["display.precision"] == (precision if precision is not None else 0)
     assert (value["display.limitLow"], value["display.limitHigh"]) == disp
     assert (value["control.limitLow"], value["control.limitHigh"]) == ctrl
     assert value["valueAlarm.active"] is (alarm is not None)

@@ -122,6 +122,16 @@ class PVSpec:
         return builtins.bool(lo <= value <= hi)
 
     @property
+    def is_integral(self) -> builtins.bool:
+        """True for int PVs and integer arrays."""
+        return self.kind is Kind.INT or (self.kind is Kind.ARRAY and self.dtype[0] in "iu")
+
+    @property
+    def display_precision(self) -> builtins.int:
+        """Digits after the point clients should show: 0 for integral values."""
+        return 0 if self.is_integral else self.precision
+
+    @property
     def is_numeric(self) -> builtins.bool:
         """True for float, int and array PVs (those with units and limits)."""
         return self.kind in (Kind.FLOAT, Kind.INT, Kind.ARRAY)
@@ -162,7 +172,7 @@ class PVSpec:
             "writable": self.writable,
             "description": self.description,
             "units": self.units,
-            "precision": self.precision,
+            "precision": self.display_precision,
             "limits": list(self.limits) if self.limits else None,
             "display_limits": list(self.display_limits) if self.display_limits else None,
             "alarm": None if self.alarm is None else {

@@ -150,7 +150,7 @@ def make_channel(pv: PV) -> Any:
     if spec.kind in (Kind.ENUM, Kind.BOOL):
         kwargs["enum_strings"] = list(spec.choices)
     elif spec.is_numeric:
-        integral = spec.kind is Kind.INT or (spec.kind is Kind.ARRAY and spec.dtype[0] in "iu")
+        integral = spec.is_integral
         lo, hi = display_limits(spec)
         clo, chi = spec.limits or (0.0, 0.0)
         alarm = spec.alarm

@@ -87,7 +87,7 @@ def initial_value(pv: PV, nt: Any) -> Value:
         alarm = spec.alarm
         fields["value"] = pv.raw
         fields["display"] = {"limitLow": lo, "limitHigh": hi, "description": spec.description,
-                             "units": spec.units, "precision": spec.precision,
+                             "units": spec.units, "precision": spec.display_precision,
                              "form": {"index": 0, "choices": ["Default"]}}
         fields["control"] = {"limitLow": clo, "limitHigh": chi, "minStep": 0}
         if alarm is not None:
@@ -99,7 +99,7 @@ def initial_value(pv: PV, nt: Any) -> Value:
                 "lowWarningSeverity": int(alarm.low_severity),
                 "highWarningSeverity": int(alarm.high_severity),
                 "highAlarmSeverity": int(alarm.hihi_severity), "hysteresis": 0.0}
-            if spec.kind is Kind.INT or (spec.kind is Kind.ARRAY and spec.dtype[0] in "iu"):
+            if spec.is_integral:
                 for key in ("lowAlarmLimit", "lowWarningLimit", "highWarningLimit",
                             "highAlarmLimit"):
                     if math.isnan(fields["valueAlarm"][key]):
