@@ -98,6 +98,8 @@ class ConnectionCap:
         self.period = period
         self.first_seen: dict[tuple[str, int], float] = {}
         self.closed = 0
+        #: Connected PVA clients at the last check (the PVA_CLIENTS health PV).
+        self.count = 0
 
     def check(self) -> int:
         """Shut down connections beyond the cap (newest first); returns how many."""
@@ -113,6 +115,7 @@ class ConnectionCap:
             key = (conn.raddr.ip, conn.raddr.port)
             seen[key] = self.first_seen.get(key, now)
         self.first_seen = seen
+        self.count = len(conns)
         if len(conns) <= self.max:
             return 0
         conns.sort(key=lambda c: (seen[(c.raddr.ip, c.raddr.port)], c.fd))
@@ -132,6 +135,7 @@ class ConnectionCap:
                 finally:
                     dup.close()  # closes our duplicate only
         self.closed += shut
+        self.count -= shut
         return shut
 
     async def run(self) -> None:

@@ -57,15 +57,19 @@ class Runtime:
             self.policy = self.access(self.ioc)
         for method, _ in self.ioc.methods("startup"):
             await method()
-        pva_server = None
+        pva_server = pva_cap = ca_ctx = None
         try:
             if "ca" in self.protocols:
-                await self._start_ca()
+                ca_ctx = await self._start_ca()
             if "pva" in self.protocols:
-                pva_server = self._start_pva()
+                pva_server, pva_cap = self._start_pva()
             if health is not None:
-                health.ca_port = lambda: self.endpoints.ca_port
-                health.pva_port = lambda: self.endpoints.pva_port
+                # The CA context keeps its circuits; the PVA cap lists the sockets
+                # once a second anyway: neither count is taken twice.
+                if ca_ctx is not None:
+                    health.ca_clients = lambda: len(ca_ctx.circuits)
+                if pva_cap is not None:
+                    health.pva_clients = lambda: pva_cap.count
                 self._spawn(health.run(), "health")
             for method, period in self.ioc.methods("scan"):
                 self._spawn(run_scan(method.__name__, method, period), method.__name__)
@@ -104,7 +108,7 @@ class Runtime:
         self._tasks.append(task)
         return task
 
-    async def _start_ca(self) -> None:
+    async def _start_ca(self) -> Any:
         from ..protocols import ca_access, ca_limits
         from ..protocols.ca import make_pvdb
         from ..protocols.ca_server import Context
@@ -131,8 +135,9 @@ class Runtime:
             log.warning("CA TCP port %d is taken; serving on port %d (clients find it by "
                         "search, as with any EPICS server)", self.settings.ca_server_port,
                         ctx.port)
+        return ctx
 
-    def _start_pva(self) -> Any:
+    def _start_pva(self) -> tuple[Any, Any]:
         from p4p.server import Server
 
         from ..protocols import pva_access
@@ -145,6 +150,6 @@ class Runtime:
         conf = server.conf()
         self.endpoints.pva_port = int(conf["EPICS_PVAS_SERVER_PORT"])
         self.endpoints.pva_broadcast_port = int(conf["EPICS_PVAS_BROADCAST_PORT"])
-        self._spawn(pva_access.ConnectionCap(self.limits, self.endpoints.pva_port).run(),
-                    "pva-client-cap")
-        return server
+        cap = pva_access.ConnectionCap(self.limits, self.endpoints.pva_port)
+        self._spawn(cap.run(), "pva-client-cap")
+        return server, cap
