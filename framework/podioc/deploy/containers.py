@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
+from ..autosave.settings import DEFAULT_DIR, ENV_DIR
 from ..config import InstanceConfig
 from ..errors import PodiocError
 from .image import IOC_DIR_IN_IMAGE, MANAGED_LABEL, connect
-from .settings import load_settings
+from .settings import IOC_UID, DeploySettings, load_settings
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from docker.models.containers import Container
@@ -39,9 +40,9 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 INSTANCE_LABEL = "io.podioc.instance"
 PREFIX_LABEL = "io.podioc.prefix"
 CONFIG_LABEL = "io.podioc.config"
-AUTOSAVE_DIR = "/var/lib/podioc/autosave"
-RUN_AS = "10001:10001"
-DEFAULT_STOP_TIMEOUT = 30
+AUTOSAVE_DIR = str(DEFAULT_DIR)
+RUN_AS = f"{IOC_UID}:{IOC_UID}"
+DEFAULT_STOP_TIMEOUT = DeploySettings.termination_grace_period
 
 __all__ = ["AUTOSAVE_DIR", "CONFIG_LABEL", "INSTANCE_LABEL", "MANAGED_LABEL", "PREFIX_LABEL",
            "ContainerSpec", "InstanceStatus", "NoSuchInstance", "connect", "container_spec",
@@ -127,7 +128,7 @@ def container_spec(cfg: InstanceConfig, image: str | None = None,
         env["PODIOC_LOG_LEVEL"] = environ["PODIOC_LOG_LEVEL"]
     env.update(extra_env or {})
     env.update({"PODIOC_PREFIX": cfg.prefix, "PODIOC_TARGET": target,
-                "PODIOC_AUTOSAVE_DIR": AUTOSAVE_DIR})
+                ENV_DIR: AUTOSAVE_DIR})
     labels = {
         MANAGED_LABEL: "true",
         INSTANCE_LABEL: cfg.name,

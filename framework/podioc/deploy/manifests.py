@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from .._version import __version__
+from ..autosave.settings import DEFAULT_DIR, ENV_DIR
 from ..config import InstanceConfig, parse
 from ..errors import ConfigError
 from .settings import BEAMLINE_KEY, IOC_UID, DeploySettings
@@ -31,7 +32,7 @@ from .settings import BEAMLINE_KEY, IOC_UID, DeploySettings
 #: Where the ConfigMap with the instance config is mounted (read-only).
 CONFIG_DIR = "/etc/podioc/instance"
 #: Where the autosave volume is mounted.
-AUTOSAVE_DIR = "/var/lib/podioc/autosave"
+AUTOSAVE_DIR = str(DEFAULT_DIR)
 #: The container's name.
 CONTAINER = "ioc"
 #: Annotation carrying the sha256 of the instance config: a change rolls the pod.
@@ -254,7 +255,7 @@ DOWNWARD_ENV = {"PODIOC_NODE_IP": "status.hostIP", "PODIOC_POD_IP": "status.podI
 
 def _env(inst: Instance) -> list[dict[str, Any]]:
     env = {"PODIOC_PREFIX": inst.cfg.prefix, "PODIOC_TARGET": inst.config_path,
-           "PODIOC_AUTOSAVE_DIR": AUTOSAVE_DIR, "PYTHONDONTWRITEBYTECODE": "1"}
+           ENV_DIR: AUTOSAVE_DIR, "PYTHONDONTWRITEBYTECODE": "1"}
     env.update(inst.cfg.epics)
     env.update(inst.settings.env)
     out: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in env.items()]
