@@ -284,23 +284,6 @@ class _FastEvent(AsyncioEvent):  # type: ignore[misc]
         return bool(await super().wait(timeout))
 
 
-class _LoopQueue:
-    """Datagram queue fed from the event loop itself (caproto's hops through
-    ``run_coroutine_threadsafe`` for every datagram)."""
-
-    def __init__(self, maxsize: int) -> None:
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize)
-
-    def put(self, item: Any) -> None:
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
-            log.debug("CA datagram queue full; dropped one")  # as a full socket buffer would
-
-    async def async_get(self) -> Any:
-        return await self._queue.get()
-
-
 class CoalescingQueue:
     """The context's queue of channel updates: while an update of a channel (for
     one data type) waits, a newer one replaces it and moves to the back.
@@ -485,8 +468,9 @@ class FastContext(_Context):  # type: ignore[misc]
 
     def __init__(self, pvdb: Any, interfaces: Any = None) -> None:
         super().__init__(pvdb, interfaces)
+        # Searches are received and answered by ca_discovery.Discovery (see
+        # ca_server.Context); it answers through this broadcaster.
         self.broadcaster = SequenceEchoBroadcaster(ca.SERVER)
-        self.broadcaster_datagram_queue = _LoopQueue(ca.MAX_COMMAND_BACKLOG)
         self.subscription_queue = CoalescingQueue()
 
     async def tcp_handler(self, client: Any, addr: Any) -> None:
@@ -509,15 +493,6 @@ class FastContext(_Context):  # type: ignore[misc]
                 break
         self.log.info("Disconnected from client at %s:%d (total: %d).", *addr,
                       len(self.circuits))
-
-    async def _broadcaster_recv_datagram(self, bytes_received: bytes, address: Any) -> None:
-        """Answer a search datagram at once (no queue hop between receive and answer)."""
-        try:
-            commands = self.broadcaster.recv(bytes_received, address)
-        except ca.RemoteProtocolError as exc:
-            self.log.debug("bad datagram from %s: %s", address, exc)
-            return
-        await self._broadcaster_queue_iteration(address, commands)
 
     async def _subscription_queue_iteration(self, sub_specs: Any, metadata: Any, values: Any,
                                             flags: int, sub: Any) -> None:
