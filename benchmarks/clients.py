@@ -16,7 +16,6 @@ line; every loop is bounded in count and in time:
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -24,11 +23,7 @@ import time
 from typing import Any
 
 import numpy as np
-
-
-def emit(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
+from wire import emit, parse_command
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -233,10 +228,8 @@ def main() -> None:
     client = CAClient() if protocol == "ca" else PVAClient()
     emit({"ready": True})
     for line in sys.stdin:
-        if not line.strip():
-            break
-        cmd = json.loads(line)
-        if cmd["cmd"] == "quit":
+        cmd = parse_command(line)
+        if cmd is None:
             break
         try:
             emit(handle(client, cmd))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import threading
@@ -28,16 +27,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
+from wire import emit, parse_command
 
 WAVE_LENGTH = 1_000_000
 
 Post = Callable[[int], Awaitable[None]]
-
-
-def emit(obj: dict[str, Any]) -> None:
-    """One JSON line to the runner."""
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
 
 
 async def counter_run(post: Post, rate: float, duration: float,
@@ -87,11 +81,8 @@ async def command_loop(post: Post, stop: asyncio.Event) -> None:
 
     threading.Thread(target=reader, daemon=True).start()
     while True:
-        line = await lines.get()
-        if not line.strip():
-            break
-        cmd = json.loads(line)
-        if cmd["cmd"] == "quit":
+        cmd = parse_command(await lines.get())
+        if cmd is None:
             break
         if cmd["cmd"] == "counter":
             emit(await counter_run(post, float(cmd["rate"]), float(cmd["duration"]),
@@ -208,10 +199,8 @@ def serve_softioc(prefix: str, n: int) -> None:
     softioc.iocInit(dispatcher)
     emit({"ready": True})
     for line in sys.stdin:
-        if not line.strip():
-            break
-        cmd = json.loads(line)
-        if cmd["cmd"] == "quit":
+        cmd = parse_command(line)
+        if cmd is None:
             break
         if cmd["cmd"] == "counter":
             emit(counter_run_thread(lambda i: counter.set(float(i)), float(cmd["rate"]),
