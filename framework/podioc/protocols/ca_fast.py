@@ -51,6 +51,8 @@ from caproto.asyncio.server import Context as _Context
 from caproto.asyncio.server import VirtualCircuit as _VirtualCircuit
 from caproto.server.common import DisconnectedCircuit, LoopExit, host_endian
 
+from ..util.tasks import watch
+
 log = logging.getLogger(__name__)
 
 #: Updates one subscription may have waiting to be sent; older ones are dropped
@@ -358,6 +360,18 @@ class FastCircuit(_VirtualCircuit):  # type: ignore[misc]
         except OSError as exc:
             raise ca.CaprotoNetworkError(f"Failed to send: {exc}") from exc
 
+    async def run(self) -> None:
+        """Start the circuit's loops (as caproto does); a loop that dies is logged
+        when it does, not when the client leaves."""
+        who = "CA client {}:{}".format(*self.circuit.address[:2])
+        watch(self.tasks.create(self.command_queue_loop()), f"command loop of {who}")
+        self._sub_task = watch(self.tasks.create(self.subscription_queue_loop()),
+                               f"monitor loop of {who}")
+
+    async def _start_write_task(self, handle_write: Any) -> None:
+        watch(self.tasks.create(handle_write()),
+              "put from CA client {}:{}".format(*self.circuit.address[:2]))
+
     # -- commands --------------------------------------------------------------
     async def recv(self) -> None:
         """Read up to 64 KiB (caproto: 4 KiB), process every command in it and
@@ -449,11 +463,21 @@ class FastCircuit(_VirtualCircuit):  # type: ignore[misc]
                     await asyncio.sleep(wait)
                 self._updates_ready.clear()
                 pending, self._pending = self._pending, {}
-                commands = [c for _, _, updates in pending.values() for c in updates]
-                if commands:
-                    last = loop.time()
+                live = self.circuit.event_add_commands
+                commands = [c for subid, (_, _, updates) in pending.items() if subid in live
+                            for c in updates]
+                if not commands:
+                    continue
+                last = loop.time()
+                try:
                     await self.send(*commands)
-        except (DisconnectedCircuit, asyncio.CancelledError):
+                except (DisconnectedCircuit, asyncio.CancelledError, OSError,
+                        ca.CaprotoNetworkError):
+                    raise
+                except Exception:  # one bad batch must not end every monitor
+                    log.exception("CA client %s:%d: dropped %d monitor updates that could "
+                                  "not be sent", *self.circuit.address[:2], len(commands))
+        except (DisconnectedCircuit, asyncio.CancelledError, OSError, ca.CaprotoNetworkError):
             pass  # the reading side sees the disconnection and cleans up
 
     async def _on_disconnect(self) -> None:
@@ -510,6 +534,11 @@ class FastContext(_Context):  # type: ignore[misc]
         instead of a queue that can block (and so stall every other client)."""
         circuit = sub.circuit
         if not circuit.connected:
+            return
+        if sub not in circuit.subscriptions.get(sub_spec, ()):
+            # Cancelled (or its channel cleared) while this update waited in the
+            # queue: sending it would break CA's rule that nothing of a
+            # subscription follows its cancel reply (caproto's send raises).
             return
         if not circuit.events_on.is_set():
             resend = circuit.subscriptions_to_resend.setdefault(sub_spec, [])

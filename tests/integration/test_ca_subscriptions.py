@@ -1,0 +1,51 @@
+"""CA subscriptions added and cancelled in quick succession keep every monitor alive.
+
+EPICS base's CA acceptance test (``acctst``) adds a subscription, cancels it
+and adds another without waiting for replies. The first subscription's
+initial value was still on its way to the circuit's send loop when the
+cancel arrived; sending it for a subscription that no longer existed raised
+``LocalProtocolError: Unrecognized subscriptionid`` inside the loop, which
+ended it: from then on no subscription on that connection got an update, and
+the client was told nothing. Here the sequence is sent in one TCP write, a
+thousand times over one connection, while a long-lived subscription watches.
+"""
+
+from __future__ import annotations
+
+from harness import IocProcess
+from harness.rawca import WireClient, is_cancel_reply, is_update
+
+REPETITIONS = 1000
+
+
+def test_add_cancel_add_keeps_every_subscription_updating(allkinds: IocProcess) -> None:
+    with WireClient(allkinds.ca_port) as client:
+        _, sid, _ = client.connect(allkinds.pv("DRIVE"))
+        canary = client.new_id()
+        client.send(client.event_add(sid, canary))
+        client.wait_for(is_update(canary), "the canary's first value")
+        cancelled_seen_after_cancel = 0
+        for i in range(REPETITIONS):
+            first, second = client.new_id(), client.new_id()
+            client.send(client.event_add(sid, first), client.event_cancel(sid, first),
+                        client.event_add(sid, second))
+            client.wait_for(is_cancel_reply(first), f"the cancel reply of #{i}")
+            client.wait_for(is_update(second), f"the first value of #{i}'s second subscription")
+            value = float(i % 40)
+            client.put(sid, value)
+            got = client.wait_for(lambda m, s=second, v=value: is_update(s)(m) and
+                                  m.double() == v, f"update {value} on #{i}'s second subscription")
+            assert got.double() == value
+            client.wait_for(lambda m, v=value: is_update(canary)(m) and m.double() == v,
+                            f"update {value} on the canary (repetition {i})")
+            client.send(client.event_cancel(sid, second))
+            client.wait_for(is_cancel_reply(second), f"the cancel reply of #{i}'s second")
+            # Nothing of a cancelled subscription may follow its cancel reply.
+            cancelled_seen_after_cancel += len(client.take(is_update(first)))
+            cancelled_seen_after_cancel += len(client.take(is_update(second)))
+        assert cancelled_seen_after_cancel == 0
+    assert allkinds.alive
+    log = allkinds.log_text()
+    for bad in ("Unrecognized subscriptionid", "Task exception was never retrieved",
+                "Traceback"):
+        assert bad not in log, f"{bad!r} in the IOC log:\n{log[-3000:]}"
