@@ -4,7 +4,7 @@ caproto's server iterates over a deque of subscriptions while it awaits a put
 on each client's bounded queue; a client that disconnects while the queue of
 another is full mutates that deque ("RuntimeError: deque mutated during
 iteration") and kills the server's subscription loop. podioc's CA layer
-(``protocols/ca_fast.py``) never awaits there and bounds each subscription's
+(``protocols/ca/``) never awaits there and bounds each subscription's
 backlog. Here, while the IOC floods, one client subscribes and never reads
 for most of the flood, and others subscribe, stop reading until the server's
 updates pile up, and reset their connection, again and again (this pattern
@@ -151,7 +151,7 @@ def test_clients_vanishing_mid_flood_leave_the_server_serving(ioc_factory) -> No
                        interval=0.01, message=f"the newest COUNTER value {last}")
             assert reader.t_latest[0] - t_done < 1.0
             # The server still serves, on both protocols, to new clients.
-            assert ioc.alive
+            assert ioc.alive()
             assert ca_pv(ctx, ioc.pv("COUNTER")).read().data[0] == last
         with pva_client(ioc) as pva:
             assert pva.get(ioc.pv("COUNTER"), timeout=5.0) == last

@@ -12,10 +12,17 @@ thousand times over one connection, while a long-lived subscription watches.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from harness import IocProcess
-from harness.rawca import WireClient, is_cancel_reply, is_update
+from harness.rawca import Message, WireClient, is_cancel_reply, is_update
 
 REPETITIONS = 1000
+
+
+def carries(subid: int, value: float) -> Callable[[Message], bool]:
+    """Matches an update of ``subid`` carrying ``value``."""
+    return lambda m: is_update(subid)(m) and m.double() == value
 
 
 def test_add_cancel_add_keeps_every_subscription_updating(allkinds: IocProcess) -> None:
@@ -33,18 +40,17 @@ def test_add_cancel_add_keeps_every_subscription_updating(allkinds: IocProcess) 
             client.wait_for(is_update(second), f"the first value of #{i}'s second subscription")
             value = float(i % 40)
             client.put(sid, value)
-            got = client.wait_for(lambda m, s=second, v=value: is_update(s)(m) and
-                                  m.double() == v, f"update {value} on #{i}'s second subscription")
+            got = client.wait_for(carries(second, value),
+                                  f"update {value} on #{i}'s second subscription")
             assert got.double() == value
-            client.wait_for(lambda m, v=value: is_update(canary)(m) and m.double() == v,
-                            f"update {value} on the canary (repetition {i})")
+            client.wait_for(carries(canary, value), f"update {value} on the canary (#{i})")
             client.send(client.event_cancel(sid, second))
             client.wait_for(is_cancel_reply(second), f"the cancel reply of #{i}'s second")
             # Nothing of a cancelled subscription may follow its cancel reply.
             cancelled_seen_after_cancel += len(client.take(is_update(first)))
             cancelled_seen_after_cancel += len(client.take(is_update(second)))
         assert cancelled_seen_after_cancel == 0
-    assert allkinds.alive
+    assert allkinds.alive()
     log = allkinds.log_text()
     for bad in ("Unrecognized subscriptionid", "Task exception was never retrieved",
                 "Traceback"):

@@ -12,7 +12,7 @@ import pytest
 from netns_support import CLIENT, clean_env
 
 from harness import free_ports
-from podioc.protocols import ca_discovery as cd
+from podioc.protocols.ca import discovery as cd
 from podioc.runtime import doctor as dr
 
 ETH0 = cd.Interface("eth0", "10.1.2.3", "255.255.255.0", "10.1.2.255", True, False)

@@ -26,10 +26,10 @@ import numpy as np
 from caproto.asyncio.utils import _TransportWrapper
 
 from podioc import IOC, pv
+from podioc.protocols.ca import ServerContext as Context
 from podioc.protocols.ca import make_pvdb
-from podioc.protocols.ca_fast import FastSansIO
-from podioc.protocols.ca_server import Context
-from podioc.protocols.pva import PVABinding
+from podioc.protocols.ca.sansio import FastSansIO
+from podioc.protocols.pva.channels import PVABinding
 
 N = 1_000_000
 NBYTES = N * 8

@@ -14,9 +14,9 @@ import threading
 import time
 
 #: Loggers whose messages clients can trigger at will.
-CLIENT_DRIVEN = ("caproto.ctx", "caproto.circ", "podioc.protocols.ca_server",
-                 "podioc.protocols.ca_access", "podioc.protocols.ca_limits",
-                 "podioc.protocols.pva_access")
+CLIENT_DRIVEN = ("caproto.ctx", "caproto.circ", "podioc.protocols.ca.circuit",
+                 "podioc.protocols.ca.context", "podioc.protocols.ca.access",
+                 "podioc.protocols.ca.puts", "podioc.protocols.pva.access", "podioc.tasks")
 
 
 class RateLimitFilter(logging.Filter):

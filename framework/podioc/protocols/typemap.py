@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from caproto import _data as ca_data
+import caproto as ca_data
 
 from ..model.kinds import Kind
 from ..model.spec import PVSpec

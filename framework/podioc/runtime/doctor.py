@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
-from ..protocols.ca_discovery import (
+from ..protocols.ca.discovery import (
     Interface,
     beacon_targets,
     interfaces,

@@ -109,16 +109,13 @@ class Runtime:
         return task
 
     async def _start_ca(self) -> Any:
-        from ..protocols import ca_access, ca_limits
-        from ..protocols.ca import make_pvdb
-        from ..protocols.ca_server import Context
+        from ..protocols.ca import ServerContext, make_pvdb
 
         # caproto reads its settings from os.environ; give it exactly ours.
         os.environ.update(self.settings.caproto_env())
         interfaces = list(self.settings.ca_intf_addrs) or ["0.0.0.0"]
-        ctx = Context(make_pvdb(self.ioc.pvs), interfaces)
-        ca_access.install(self.policy, ctx)
-        ca_limits.install(ctx, self.limits, self.ioc.pvs.values())
+        ctx = ServerContext(make_pvdb(self.ioc.pvs), interfaces, pvs=self.ioc.pvs.values(),
+                            limits=self.limits, policy=self.policy)
         bound = asyncio.Event()
 
         async def on_bound(_async_lib: Any) -> None:
@@ -140,8 +137,8 @@ class Runtime:
     def _start_pva(self) -> tuple[Any, Any]:
         from p4p.server import Server
 
-        from ..protocols import pva_access
-        from ..protocols.pva import make_providers
+        from ..protocols.pva import access as pva_access
+        from ..protocols.pva.channels import make_providers
 
         providers = make_providers(self.ioc.pvs, pva_access.put_guard(self.policy))
         provider = pva_access.make_provider(providers, self.policy)

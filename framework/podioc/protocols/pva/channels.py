@@ -12,11 +12,11 @@ from p4p import Value
 from p4p.nt import NTEnum, NTScalar
 from p4p.server.asyncio import SharedPV
 
-from ..errors import PutRefused
-from ..model.kinds import Kind
-from ..model.state import PV
-from .gcpause import gc_paused
-from .typemap import display_limits, mapping, pva_status
+from ...errors import PutRefused
+from ...model.kinds import Kind
+from ...model.state import PV
+from ...util.gcpause import gc_paused
+from ..typemap import display_limits, mapping, pva_status
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class _Handler:
 
     def __init__(self, pv: PV, guard: PutGuard | None = None) -> None:
         self.pv = pv
-        self.guard = guard  # access rules (see pva_access)
+        self.guard = guard  # access rules (see .access)
 
     async def put(self, shared: SharedPV, op: Any) -> None:
         request = op.value()

@@ -2,7 +2,7 @@
 
 caproto's ``check_access(hostname, username)`` only sees the host name a
 client *claims* (CA_PROTO_HOST_NAME). podioc evaluates rules with the
-circuit's peer address instead, at four points of ``ca_server.Circuit``:
+circuit's peer address instead, at four points of :class:`.circuit.Circuit`:
 
 - channel creation: the CA_PROTO_ACCESS_RIGHTS reply carries the rules' rights;
 - read (READ_NOTIFY): without READ the reply has status ECA_NORDACCESS, no data;
@@ -23,15 +23,14 @@ from typing import Any
 import caproto as ca
 from caproto import AccessRights
 
-from ..access.acf import Access
-from ..access.hosts import normalize_ip
-from ..access.policy import AccessPolicy
+from ...access.acf import Access
+from ...access.hosts import normalize_ip
+from ...access.policy import AccessPolicy
 
 log = logging.getLogger(__name__)
 
 _RIGHTS = {Access.NONE: AccessRights.NO_ACCESS, Access.READ: AccessRights.READ,
            Access.WRITE: AccessRights.READ | AccessRights.WRITE}
-_SENT = "_podioc_rights"  # circuit attribute: cid -> rights last reported
 
 
 def client_ip(circuit: Any) -> str:
@@ -39,8 +38,9 @@ def client_ip(circuit: Any) -> str:
     return normalize_ip(str(circuit.circuit.address[0]))
 
 
-def decide(policy: AccessPolicy | None, circuit: Any, db_entry: Any) -> tuple[Access, bool]:
+def decide(circuit: Any, db_entry: Any) -> tuple[Access, bool]:
     """(rights, trapwrite) of this circuit's client on ``db_entry``, capped by the spec."""
+    policy: AccessPolicy | None = circuit.policy
     pv = getattr(db_entry, "pv", None)
     if pv is None:  # not a podioc channel
         return Access.WRITE, False
@@ -51,9 +51,9 @@ def decide(policy: AccessPolicy | None, circuit: Any, db_entry: Any) -> tuple[Ac
     return min(access, cap), trap
 
 
-def ca_rights(policy: AccessPolicy | None, circuit: Any, db_entry: Any) -> AccessRights:
+def ca_rights(circuit: Any, db_entry: Any) -> AccessRights:
     """The CA access-rights bits for this client on ``db_entry``."""
-    return _RIGHTS[decide(policy, circuit, db_entry)[0]]
+    return _RIGHTS[decide(circuit, db_entry)[0]]
 
 
 def _db_entry(circuit: Any, command: Any) -> tuple[Any, Any]:
@@ -61,13 +61,13 @@ def _db_entry(circuit: Any, command: Any) -> tuple[Any, Any]:
     return chan, db_entry
 
 
-def intercept(policy: AccessPolicy | None, circuit: Any, command: Any) -> list[Any] | None:
+def refuse(circuit: Any, command: Any) -> list[Any] | None:
     """Replies refusing ``command`` when the rules forbid it, else None (proceed)."""
-    if policy is None:
+    if circuit.policy is None:
         return None
     if isinstance(command, ca.ReadNotifyRequest | ca.ReadRequest | ca.EventAddRequest):
         chan, db_entry = _db_entry(circuit, command)
-        if decide(policy, circuit, db_entry)[0] >= Access.READ:
+        if decide(circuit, db_entry)[0] >= Access.READ:
             return None
         if isinstance(command, ca.ReadNotifyRequest):
             return [chan.read(data=b"", data_type=command.data_type, data_count=0,
@@ -76,7 +76,7 @@ def intercept(policy: AccessPolicy | None, circuit: Any, command: Any) -> list[A
                                  error_message=f"{chan.name}: no read access")]
     if isinstance(command, ca.WriteNotifyRequest | ca.WriteRequest):
         chan, db_entry = _db_entry(circuit, command)
-        access, trap = decide(policy, circuit, db_entry)
+        access, trap = decide(circuit, db_entry)
         who = f"{circuit.client_username or '?'} at {client_ip(circuit)}"
         if access >= Access.WRITE:
             if trap:
@@ -94,7 +94,7 @@ def intercept(policy: AccessPolicy | None, circuit: Any, command: Any) -> list[A
     return None
 
 
-def fix_create_replies(policy: AccessPolicy | None, circuit: Any, command: Any,
+def fix_create_replies(circuit: Any, command: Any,
                        replies: list[Any] | None) -> list[Any] | None:
     """Replace the rights caproto computed from claimed names with the rules' rights."""
     if not replies:
@@ -103,35 +103,27 @@ def fix_create_replies(policy: AccessPolicy | None, circuit: Any, command: Any,
     for reply in replies:
         if isinstance(reply, ca.AccessRightsResponse):
             db_entry = circuit.context[command.name]
-            rights = ca_rights(policy, circuit, db_entry)
-            getattr_sent(circuit)[command.cid] = rights
+            rights = ca_rights(circuit, db_entry)
+            circuit.rights_sent[command.cid] = rights
             reply = ca.AccessRightsResponse(cid=command.cid, access_rights=rights)
         out.append(reply)
     return out
 
 
-def getattr_sent(circuit: Any) -> dict[int, AccessRights]:
-    sent: dict[int, AccessRights] | None = getattr(circuit, _SENT, None)
-    if sent is None:
-        sent = {}
-        setattr(circuit, _SENT, sent)
-    return sent
-
-
-async def resend_rights(policy: AccessPolicy, context: Any) -> int:
+async def resend_rights(context: Any) -> int:
     """Send changed rights to every connected channel; returns how many changed."""
     changed = 0
     for circuit in list(context.circuits):
         if not circuit.connected:
             continue
-        sent = getattr_sent(circuit)
+        sent = circuit.rights_sent
         replies = []
         for cid, chan in list(circuit.circuit.channels.items()):
             try:
                 db_entry = context[chan.name]
             except KeyError:
                 continue
-            rights = ca_rights(policy, circuit, db_entry)
+            rights = ca_rights(circuit, db_entry)
             if sent.get(cid) == rights:
                 continue
             sent[cid] = rights
@@ -146,26 +138,3 @@ async def resend_rights(policy: AccessPolicy, context: Any) -> int:
             except Exception as exc:  # gone, or not reading
                 log.debug("could not send access rights to %s: %s", circuit, exc)
     return changed
-
-
-def install(policy: AccessPolicy | None, context: Any) -> None:
-    """Make a caproto Context enforce ``policy`` and re-send rights on reload."""
-    context.access_policy = policy
-    if policy is None:
-        return
-
-    def on_reload() -> None:
-        task = asyncio.get_running_loop().create_task(resend_rights(policy, context))
-        _pending.add(task)
-        task.add_done_callback(_done)
-
-    policy.on_reload(on_reload)
-
-
-_pending: set[asyncio.Task[int]] = set()
-
-
-def _done(task: asyncio.Task[int]) -> None:
-    _pending.discard(task)
-    if not task.cancelled() and task.exception() is None:
-        log.info("access rights re-sent to %d connected CA channels", task.result())

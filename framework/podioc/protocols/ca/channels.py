@@ -1,4 +1,11 @@
-"""Channel Access adapter: caproto ChannelData bound to model PVs."""
+"""caproto ChannelData bound to model PVs, and the pvdb that serves them.
+
+Reads come from caproto's cache of the model (refreshed on every change),
+writes go to the model's put path, and the model's changes are published to
+CA monitors. caproto's cache (``ChannelData._data``) is written directly: its
+public setters would run caproto's own limit and alarm logic, which the model
+already did.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +16,25 @@ import time
 from typing import Any
 
 import numpy as np
-from caproto import AccessRights, AlarmSeverity, AlarmStatus, ChannelType, SubscriptionType
-from caproto import _backend as backend
-from caproto._constants import EPICS2UNIX_EPOCH
-from caproto._dbr import TimeStamp, native_type
-from caproto._utils import CaprotoError, ConversionDirection
+from caproto import (
+    EPICS2UNIX_EPOCH,
+    AccessRights,
+    AlarmSeverity,
+    AlarmStatus,
+    CaprotoError,
+    ChannelType,
+    SubscriptionType,
+    TimeStamp,
+    backend,
+    native_type,
+)
 
-from ..errors import PutRefused
-from ..model.kinds import Kind
-from ..model.state import PV
-from .gcpause import gc_paused
-from .typemap import display_limits, mapping
+from ...errors import PutRefused
+from ...model.kinds import Kind
+from ...model.state import PV
+from ...util.gcpause import gc_paused
+from ..typemap import display_limits, mapping
+from .guard import ConversionDirection
 
 log = logging.getLogger(__name__)
 

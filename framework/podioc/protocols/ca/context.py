@@ -1,0 +1,196 @@
+"""The Channel Access server context: caproto's asyncio ``Context`` as podioc runs it.
+
+Where podioc deliberately differs from caproto, and why:
+
+* circuits are :class:`.circuit.Circuit` with the server's limits and access
+  policy, built with :class:`.sansio.FastSansIO` state;
+* a client beyond ``PODIOC_MAX_CLIENTS`` is closed at once, and accepted
+  sockets get TCP_NODELAY (caproto's add ~40 ms to a reply that follows another);
+* searches and beacons are podioc's :class:`.discovery.Discovery` (search
+  replies echo the client's sequence number, beacons go to each interface's
+  broadcast address, unicast searches fan out to the node's other servers);
+* channel updates wait in a :class:`.updates.CoalescingQueue` (newest wins)
+  and go to each circuit's bounded backlog, never to a queue that can block;
+* an update of a subscription cancelled while it waited is dropped;
+* subscriptions whose updates were dropped for a slow client get their newest
+  value once it reads again (:meth:`ServerContext.resync_loop`);
+* access rights are re-sent to connected clients when the rules are reloaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import caproto as ca
+from caproto import apply_arr_filter
+
+from ...access import ratelimit
+from ...access.limits import Limits
+from ...access.policy import AccessPolicy
+from ...model.state import PV
+from ...util.tasks import watch
+from .access import resend_rights
+from .backlog import CONGESTED_BYTES
+from .circuit import Circuit
+from .discovery import Discovery
+from .guard import AsyncioContext, DisconnectedCircuit, apply_deadband_filter, host_endian
+from .limits import CircuitLimits, set_nodelay, unread_bytes
+from .sansio import FastSansIO
+from .updates import CoalescingQueue, event_add_response
+
+log = logging.getLogger(__name__)
+
+#: How often subscriptions whose updates were dropped are checked for a resend (s).
+RESYNC_PERIOD = 0.5
+
+
+class ServerContext(AsyncioContext):  # type: ignore[misc]
+    """Serve ``pvdb`` on ``interfaces`` with podioc's circuits and discovery."""
+
+    CircuitClass = Circuit
+
+    def __init__(self, pvdb: Any, interfaces: Iterable[str] | None = None, *,
+                 pvs: Iterable[PV] = (), limits: Limits | None = None,
+                 policy: AccessPolicy | None = None) -> None:
+        super().__init__(pvdb, list(interfaces) if interfaces is not None else None)
+        ratelimit.install()
+        self.circuit_limits = CircuitLimits.for_pvs(limits or Limits(), pvs)
+        self.policy = policy
+        self.subscription_queue = CoalescingQueue()
+        self.discovery = Discovery(self)
+        self.broadcaster = self.discovery.broadcaster
+        self._reloads: set[asyncio.Task[int]] = set()
+        if policy is not None:
+            policy.on_reload(self._on_reload)
+
+    async def run(self, *, log_pv_names: bool = False, startup_hook: Any = None) -> None:
+        """Serve until cancelled (caproto's ``run``, plus the resync loop)."""
+        watch(self.server_tasks.create(self.resync_loop()), "CA resync loop")
+        await super().run(log_pv_names=log_pv_names, startup_hook=startup_hook)
+
+    # -- clients -------------------------------------------------------------------
+    async def tcp_handler(self, client: Any, addr: Any) -> None:
+        """One accepted client, from connection to disconnection."""
+        set_nodelay(client)
+        if len(self.circuits) >= self.circuit_limits.max_clients:
+            log.warning("CA client limit reached (PODIOC_MAX_CLIENTS=%d): refusing the "
+                        "connection from %s:%d", self.circuit_limits.max_clients, *addr[:2])
+            try:
+                client.close()
+            except Exception:
+                log.debug("closing a refused client failed", exc_info=True)
+            return
+        circuit = Circuit(FastSansIO(ca.SERVER, addr, None), client, self,
+                          limits=self.circuit_limits, policy=self.policy)
+        self.circuits.add(circuit)
+        self.log.info("Connected to new client at %s:%d (total: %d).", *addr,
+                      len(self.circuits))
+        await circuit.run()
+        while True:
+            try:
+                await circuit.recv()
+            except DisconnectedCircuit:
+                await self.circuit_disconnected(circuit)
+                break
+            except Exception:
+                self.log.exception("Client disconnected in unexpected way")
+                await circuit._on_disconnect()
+                await self.circuit_disconnected(circuit)
+                break
+        self.log.info("Disconnected from client at %s:%d (total: %d).", *addr,
+                      len(self.circuits))
+
+    # -- discovery (caproto's hooks) ------------------------------------------------
+    async def _create_broadcaster_transport(self, interface: str) -> None:
+        await self.discovery.bind(interface)
+
+    async def broadcaster_receive_loop(self) -> None:
+        await self.discovery.receive_loop()
+
+    async def broadcast_beacon_loop(self) -> None:
+        await self.discovery.beacon_loop()
+
+    # -- monitor updates -------------------------------------------------------------
+    async def _subscription_queue_iteration(self, sub_specs: Any, metadata: Any, values: Any,
+                                            flags: int, sub: Any) -> None:
+        if sub is not None:
+            targets = [(sub_specs[0], sub)]
+        else:  # a snapshot: the deques may change while this runs
+            targets = [(spec, s) for spec in sub_specs for s in tuple(self.subscriptions[spec])]
+        for spec, target in targets:
+            try:
+                self.route_update(spec, target, metadata, values, flags)
+            except Exception:  # one subscription's bad update must not stop the others
+                log.exception("CA update for %s (client %s) failed", spec.db_entry,
+                              target.circuit.who)
+
+    def route_update(self, sub_spec: Any, sub: Any, metadata: Any, values: Any,
+                     flags: int) -> None:
+        """caproto's per-subscription filtering, then the circuit's backlog (never
+        a queue that can block, and so stall every other client)."""
+        circuit = sub.circuit
+        if not circuit.connected:
+            return
+        if sub not in circuit.subscriptions.get(sub_spec, ()):
+            return  # cancelled while this waited: nothing may follow the cancel reply
+        if not circuit.events_on.is_set():
+            resend = circuit.subscriptions_to_resend.setdefault(sub_spec, [])
+            if sub not in resend:
+                resend.append(sub)
+            return
+        values = apply_arr_filter(sub_spec.channel_filter.arr, values)
+        data_count = sub.data_count or len(values)
+        if data_count != len(values):
+            values = values[:data_count]
+        command = event_add_response(values, metadata, sub.data_type, data_count,
+                                     sub.subscriptionid)
+        if sub.channel_filter.dbnd is not None:
+            tracked = apply_deadband_filter(previous_value=self.last_dead_band.get(sub),
+                                            new_value=values, sub=sub, flags=flags,
+                                            host_endian=host_endian)
+            if tracked is None:
+                return
+            self.last_dead_band[sub] = tracked
+        sync = sub.channel_filter.sync
+        if sync is not None:
+            edges = self.last_sync_edge_update[sub][sync.s]
+            if edges.get(sync.m) == command:
+                return
+            edges[sync.m] = command
+        circuit.queue_update(sub_spec, sub, command)
+
+    async def resync_loop(self) -> None:
+        """Send the newest value of every subscription whose updates were dropped,
+        once its client reads again."""
+        while True:
+            await asyncio.sleep(RESYNC_PERIOD)
+            for circuit in list(self.circuits):
+                backlog = circuit.backlog
+                if len(backlog.served) > 2 * len(circuit.subscriptions) + 100:
+                    backlog.forget_served({sub.subscriptionid for subs in
+                                           circuit.subscriptions.values() for sub in subs})
+                if (not backlog.stale or not circuit.connected
+                        or unread_bytes(circuit.client) > CONGESTED_BYTES):
+                    continue
+                for sub_spec, sub in backlog.take_stale():
+                    if sub in circuit.subscriptions.get(sub_spec, ()):
+                        try:
+                            await sub.db_entry.subscribe(self.subscription_queue, sub_spec,
+                                                         sub)
+                        except Exception:
+                            log.exception("re-sending %s failed", sub_spec.db_entry)
+
+    # -- access rules ------------------------------------------------------------------
+    def _on_reload(self) -> None:
+        task = watch(asyncio.get_running_loop().create_task(resend_rights(self)),
+                     "re-sending CA access rights")
+        self._reloads.add(task)
+        task.add_done_callback(self._reloaded)
+
+    def _reloaded(self, task: asyncio.Task[int]) -> None:
+        self._reloads.discard(task)
+        if not task.cancelled() and task.exception() is None:
+            log.info("access rights re-sent to %d connected CA channels", task.result())

@@ -1,0 +1,136 @@
+"""The one Channel Access message framer: headers, sizes and payloads.
+
+A CA message is a 16-byte header (command, payload size, data type, data
+count, parameter 1, parameter 2), or a 24-byte extended header when the
+payload is 0xFFFF or larger (size field 0xFFFF, count 0, then 32-bit size and
+count), followed by the payload. Everything in podioc that reads CA bytes
+frames them here: the TCP command parser, the message-size limit and the
+search relay.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from caproto import DISCONNECTED, RemoteProtocolError
+
+from .guard import Commands, ExtendedMessageHeader, MessageHeader
+
+HEADER = struct.Struct(">HHHHII")
+EXTENDED = struct.Struct(">II")
+HEADER_SIZE, EXTENDED_SIZE = 16, 24
+CMD_VERSION, CMD_SEARCH, CMD_BEACON, CMD_NOT_FOUND = 0, 6, 13, 14
+DONT_REPLY = 10
+MINOR_VERSION = 13
+
+
+@dataclass
+class Message:
+    """One CA message: header fields and payload."""
+
+    command: int
+    data_type: int
+    data_count: int
+    p1: int
+    p2: int
+    payload: bytes = b""
+
+    def encode(self) -> bytes:
+        """The message on the wire (a standard header; payloads below 64 KiB)."""
+        return HEADER.pack(self.command, len(self.payload), self.data_type, self.data_count,
+                           self.p1, self.p2) + self.payload
+
+
+class Frame(NamedTuple):
+    """Where one message lies in a buffer."""
+
+    command: int
+    header_size: int  # 16, or 24 for an extended header
+    payload_size: int
+    end: int  # offset just past the payload
+
+
+def frame(buffer: bytes | bytearray | memoryview, offset: int = 0) -> Frame | None:
+    """The message starting at ``offset``, or None while its header is incomplete.
+
+    The payload may not have arrived yet: ``end`` can lie beyond the buffer.
+    """
+    if offset + HEADER_SIZE > len(buffer):
+        return None
+    command, size, _, count = struct.unpack_from(">HHHH", buffer, offset)
+    if size == 0xFFFF and count == 0:
+        if offset + EXTENDED_SIZE > len(buffer):
+            return None
+        size = EXTENDED.unpack_from(buffer, offset + HEADER_SIZE)[0]
+        return Frame(command, EXTENDED_SIZE, size, offset + EXTENDED_SIZE + size)
+    return Frame(command, HEADER_SIZE, size, offset + HEADER_SIZE + size)
+
+
+def declared_payload(buffer: bytes | bytearray | memoryview) -> int:
+    """Payload size declared by the header at the start of ``buffer`` (-1: not yet known)."""
+    found = frame(buffer)
+    return -1 if found is None else found.payload_size
+
+
+def frames(buffer: bytes | bytearray | memoryview) -> Iterator[Frame]:
+    """The complete messages at the start of ``buffer``, in order."""
+    offset = 0
+    while (found := frame(buffer, offset)) is not None and found.end <= len(buffer):
+        yield found
+        offset = found.end
+
+
+def decode(data: bytes) -> list[Message]:
+    """A datagram's messages with standard headers (stops at anything else).
+
+    UDP messages (searches, versions, beacons) never use the extended header.
+    """
+    out = []
+    for found in frames(data):
+        if found.header_size != HEADER_SIZE:
+            break
+        start = found.end - found.payload_size - HEADER_SIZE
+        _, _, dtype, count, p1, p2 = HEADER.unpack_from(data, start)
+        out.append(Message(found.command, dtype, count, p1, p2,
+                           bytes(data[start + HEADER_SIZE:found.end])))
+    return out
+
+
+class CommandParser:
+    """caproto command objects from a TCP byte stream, in linear time.
+
+    caproto's ``VirtualCircuit.recv`` copies the rest of its buffer after every
+    command, which is quadratic in the bytes received at once: most of the
+    server's time when thousands of requests arrive together. Here the buffer
+    is read at increasing offsets and only the incomplete tail is kept.
+    Payloads stay zero-copy views of the buffer, which is never resized.
+    """
+
+    def __init__(self, role: Any) -> None:
+        self._classes = Commands[role]
+        self.pending = bytearray()  # an incomplete message kept for the next read
+
+    def feed(self, data: bytes) -> list[Any]:
+        """The complete commands in ``data`` (after what was pending); b'': disconnected."""
+        if not data:
+            return [DISCONNECTED]
+        buffer = self.pending + data if self.pending else bytearray(data)
+        view = memoryview(buffer)
+        commands = []
+        offset = 0
+        for found in frames(buffer):
+            header_cls = MessageHeader if found.header_size == HEADER_SIZE else (
+                ExtendedMessageHeader)
+            header = header_cls.from_buffer_copy(buffer, offset)
+            try:
+                cls = self._classes[found.command]
+            except KeyError:
+                raise RemoteProtocolError(
+                    f"Packet with bad command ID {hex(found.command)} was received") from None
+            commands.append(cls.from_wire(header, view[found.end - found.payload_size:found.end]))
+            offset = found.end
+        self.pending = bytearray(view[offset:]) if offset < len(buffer) else bytearray()
+        return commands
