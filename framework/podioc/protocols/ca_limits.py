@@ -35,8 +35,8 @@ from typing import Any
 import caproto as ca
 from caproto.server.common import DisconnectedCircuit, LoopExit
 
-from ..access import ratelimit
-from ..access.limits import Limits, pv_bytes
+from ..limits import ratelimit
+from ..limits.resources import Limits, pv_bytes
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..access.limits import Limits
 from ..access.policy import AccessPolicy
+from ..limits.resources import Limits
 from ..model import IOC
 from .autosave import Autosave
 from .health import Health
