@@ -12,8 +12,8 @@ import pytest
 from netns_support import CLIENT, clean_env
 
 from harness import free_ports
+from podioc.diagnostics import doctor as dr
 from podioc.protocols import ca_discovery as cd
-from podioc.runtime import doctor as dr
 
 ETH0 = cd.Interface("eth0", "10.1.2.3", "255.255.255.0", "10.1.2.255", True, False)
 LO = cd.Interface("lo", "127.0.0.1", "255.0.0.0", "127.255.255.255", True, True)

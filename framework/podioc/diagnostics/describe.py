@@ -9,7 +9,7 @@ from .._version import __version__
 from ..autosave.service import add_status_pvs
 from ..config import InstanceConfig
 from ..model import IOC, PV
-from .health import Health
+from ..runtime.health import Health
 
 #: Version of the JSON document ``podioc describe --json`` prints.
 DESCRIBE_FORMAT = 1
