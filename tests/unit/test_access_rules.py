@@ -9,9 +9,9 @@ import pytest
 
 from podioc.access import ACF, Access, Ruleset, load_ruleset, parse
 from podioc.access.hosts import normalize_ip, peer_ip, resolve_host
-from podioc.access.limits import Limits
-from podioc.access.ratelimit import RateLimitFilter
 from podioc.errors import ConfigError
+from podioc.limits.ratelimit import RateLimitFilter
+from podioc.limits.resources import Limits
 
 RULES = """
 # a comment

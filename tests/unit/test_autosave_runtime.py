@@ -17,12 +17,12 @@ import pytest
 
 from podioc import IOC, PutRefused, pv
 from podioc.autosave.fileformat import decode, encode
+from podioc.autosave.service import Autosave
 from podioc.autosave.settings import AutosaveSettings, file_name_for
 from podioc.autosave.store import AutosaveStore
 from podioc.errors import ConfigError
 from podioc.model import Severity
-from podioc.runtime.autosave import Autosave
-from podioc.runtime.health import Health
+from podioc.runtime.health import HEALTH_SPECS, Health
 
 PREFIX = "U:"
 
@@ -66,8 +66,8 @@ def run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
 
 
 def attach(autosave: Autosave, ioc: IOC) -> None:
-    """As the runtime does: health PVs first, then autosave shows its status on them."""
-    autosave.attach(ioc, Health(ioc).pvs)
+    """As the runtime does: health PVs first, then autosave adds its status PVs to them."""
+    autosave.attach(ioc, Health(ioc))
 
 
 def started(directory: Path, **kw: Any) -> tuple[Device, Autosave]:
@@ -166,6 +166,23 @@ def test_disabled_by_config_and_nothing_to_save(tmp_path: Path) -> None:
     attach(Autosave(settings(tmp_path)), plain)
     assert plain.pvs["P:AUTOSAVE_STATUS"].value == "DISABLED"
     assert not list(tmp_path.iterdir())
+
+
+def test_status_pvs_added_to_health_after_its_own(tmp_path: Path) -> None:
+    """Autosave adds its status PVs itself, served right after the health PVs;
+    PV_COUNT counts them."""
+    async def body() -> None:
+        ioc = Device(PREFIX)
+        health = Health(ioc)
+        autosave = Autosave(settings(tmp_path))
+        autosave.attach(ioc, health)
+        keys = [*HEALTH_SPECS, "AUTOSAVE_STATUS", "AUTOSAVE_LAST_SAVE"]
+        assert list(ioc.pvs)[-len(keys):] == [PREFIX + key for key in keys]
+        assert list(health.pvs) == keys
+        assert health.pvs["AUTOSAVE_STATUS"] is ioc.pvs[PREFIX + "AUTOSAVE_STATUS"]
+        assert ioc.pvs[PREFIX + "PV_COUNT"].value == len(ioc.pvs)
+        await autosave.stop()
+    run(body)
 
 
 def test_no_status_pvs_without_health(tmp_path: Path) -> None:

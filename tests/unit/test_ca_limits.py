@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from podioc import IOC, pv
-from podioc.access.limits import Limits
+from podioc.limits.resources import Limits
 from podioc.protocols.ca import ServerContext, make_pvdb
 from podioc.protocols.ca.limits import CLIENT_OBJECTS, CircuitLimits, oversized
 

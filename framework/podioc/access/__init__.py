@@ -5,7 +5,8 @@
 - :mod:`.hosts`: host names resolved to addresses at load time; client
   addresses normalised. Host rules match the address the server sees.
 - :mod:`.policy`: the config's ``access:`` block, the reloadable policy.
-- :mod:`.limits`: bounded-resource settings (client cap, message size).
+
+Resource limits (client cap, message size, log rate) are :mod:`podioc.limits`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
-"""Autosave building blocks with no event loop and no model: the file format
-(:mod:`.fileformat`), the files on disk (:mod:`.store`) and the settings
-(:mod:`.settings`). The runtime side is :mod:`podioc.runtime.autosave`."""
+"""Autosave: the building blocks with no event loop and no model, re-exported
+here: the file format (:mod:`.fileformat`), the files on disk (:mod:`.store`)
+and the settings (:mod:`.settings`); and the live service that restores and
+saves an IOC's PVs and shows its status on health PVs (:mod:`.service`,
+imported on its own: it needs the model and an event loop)."""
 
 from .fileformat import FORMAT_VERSION, CorruptFile, SaveFile, decode, encode
 from .settings import DEFAULT_DIR, ENV_DIR, AutosaveSettings, file_name_for

@@ -6,8 +6,8 @@ import json
 
 import click
 
+from ..diagnostics.describe import describe_instance, format_table
 from ..errors import PodiocError
-from ..runtime.describe import describe_instance, format_table
 from ..runtime.target import resolve
 from .common import TARGET_HELP, fail, target_options
 

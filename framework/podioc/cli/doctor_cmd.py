@@ -26,7 +26,7 @@ def doctor(config: str | None, as_json: bool) -> None:
     FAILs.
     """
     from .. import config as config_mod
-    from ..runtime.doctor import diagnose, to_json_text
+    from ..diagnostics.doctor import diagnose, to_json_text
 
     config_env: dict[str, str] = {}
     source = "<environment>"

@@ -8,9 +8,9 @@ import click
 
 from ..config import is_config_path
 from ..config import load as load_config
+from ..diagnostics.probe import ProbeFailed
+from ..diagnostics.probe import probe as run_probe
 from ..errors import PodiocError
-from ..runtime.probe import ProbeFailed
-from ..runtime.probe import probe as run_probe
 from ..runtime.settings import Settings
 from .common import fail
 

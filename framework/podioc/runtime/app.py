@@ -11,10 +11,10 @@ from functools import partial
 from typing import Any
 
 from ..access import policy_for
-from ..access.limits import Limits
+from ..autosave.service import Autosave
 from ..config import InstanceConfig
+from ..limits.resources import Limits
 from ..model import IOC
-from .autosave import Autosave
 from .server import Runtime
 from .settings import Settings
 

@@ -1,4 +1,8 @@
-"""Health PVs every IOC serves under its prefix, in the spirit of devIocStats."""
+"""Health PVs every IOC serves under its prefix, in the spirit of devIocStats.
+
+Services add PVs that show their own state with :meth:`Health.add` (autosave
+adds AUTOSAVE_STATUS and AUTOSAVE_LAST_SAVE, see :mod:`podioc.autosave.service`).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,8 @@ from collections.abc import Callable
 import psutil
 
 from .._version import __version__
-from ..model import IOC, PV
+from ..model import IOC, PV, PVSpec
 from ..model.spec import pv
-from .autosave import STATUS_SPECS as AUTOSAVE_SPECS
 
 #: PV name suffix -> spec. Names match devIocStats where one exists.
 HEALTH_SPECS = {
@@ -26,7 +29,6 @@ HEALTH_SPECS = {
     "PVA_CLIENTS": pv.int(0, name="PVA_CLIENTS", description="Connected PVA clients"),
     "RSS": pv.float(0.0, name="RSS", units="MiB", precision=1,
                     description="Resident memory"),
-    **AUTOSAVE_SPECS,  # AUTOSAVE_STATUS, AUTOSAVE_LAST_SAVE: set by runtime.autosave
 }
 
 ClientCount = Callable[[], int]
@@ -36,6 +38,7 @@ class Health:
     """Adds the health PVs to an IOC and updates them once a second."""
 
     def __init__(self, ioc: IOC) -> None:
+        self._ioc = ioc
         self.pvs: dict[str, PV] = {key: ioc.add_pv(spec, f"_health_{key}")
                                    for key, spec in HEALTH_SPECS.items()}
         self._start = time.time()
@@ -45,6 +48,16 @@ class Health:
         #: Client counts, supplied by the servers that keep them (0 when not serving).
         self.ca_clients: ClientCount = lambda: 0
         self.pva_clients: ClientCount = lambda: 0
+
+    def add(self, spec: PVSpec) -> PV:
+        """Serve ``spec`` as one more health PV, ``prefix + spec.name``, after those
+        added so far; PV_COUNT includes it. Call before serving starts."""
+        if spec.name is None:
+            raise ValueError("a health PV spec needs name=...")
+        live = self._ioc.add_pv(spec, f"_health_{spec.name}")
+        self.pvs[spec.name] = live
+        self.pvs["PV_COUNT"].set(len(self._ioc.pvs))
+        return live
 
     def update(self) -> None:
         """One tick: heartbeat, uptime, clients, memory."""

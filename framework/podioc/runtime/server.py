@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..access.limits import Limits
 from ..access.policy import AccessPolicy
+from ..autosave.service import Autosave
+from ..limits.resources import Limits
 from ..model import IOC
-from .autosave import Autosave
 from .health import Health
 from .scans import run_scan
 from .settings import Settings
@@ -51,8 +51,9 @@ class Runtime:
     async def run(self, stop: asyncio.Event) -> None:
         """Start everything, wait for ``stop``, then stop everything."""
         health = Health(self.ioc) if self.health else None
-        if self.autosave is not None:  # restore before startup hooks and servers
-            self.autosave.attach(self.ioc, health.pvs if health is not None else None)
+        if self.autosave is not None:
+            # its status PVs join the health PVs; restore before startup hooks and servers
+            self.autosave.attach(self.ioc, health)
         if self.access is not None:  # a bad rules file fails start-up here
             self.policy = self.access(self.ioc)
         for method, _ in self.ioc.methods("startup"):

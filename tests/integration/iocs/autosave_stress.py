@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from podioc import IOC, pv, scan, startup
+from podioc.autosave.service import Autosave
 from podioc.autosave.settings import AutosaveSettings
-from podioc.runtime.autosave import Autosave
 from podioc.runtime.server import Runtime
 from podioc.runtime.settings import Settings
 

@@ -27,9 +27,9 @@ from typing import Any
 import caproto as ca
 from caproto import apply_arr_filter
 
-from ...access import ratelimit
-from ...access.limits import Limits
 from ...access.policy import AccessPolicy
+from ...limits import ratelimit
+from ...limits.resources import Limits
 from ...model.state import PV
 from ...util.tasks import watch
 from .access import resend_rights

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ...access.limits import Limits, pv_bytes
+from ...limits.resources import Limits, pv_bytes
 from ...model.state import PV
 from .backlog import CONGESTED_BYTES
 from .wire import frame

@@ -32,12 +32,12 @@ from typing import Any
 import psutil
 from p4p.server import DynamicProvider
 
-from ...access import ratelimit
 from ...access.acf import Access
 from ...access.hosts import peer_ip
-from ...access.limits import Limits
 from ...access.policy import AccessPolicy
 from ...errors import PutRefused
+from ...limits import ratelimit
+from ...limits.resources import Limits
 from ...model.state import PV
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Autosave at run time: restore before serving; save on change, periodically and at stop.
+"""The live autosave service: restore before serving; save on change, periodically and at stop.
 
 **Which PVs**: those declared ``autosave=True``, plus the instance config's
 ``autosave.pvs``, minus ``autosave.exclude`` (see
@@ -25,11 +25,12 @@ happens right after puts are closed at shutdown, *before* shutdown hooks, so
 the file holds the operator's last settings rather than any safe state a
 shutdown hook sets. File writes run in a thread, never blocking the loop.
 
-**Status PVs** (health PVs, see :mod:`.health`): ``AUTOSAVE_STATUS`` is the restore
-outcome (OK, NO_FILE, RESTORED_FROM_BACKUP, VALUES_SKIPPED, RESTORE_FAILED,
-DISABLED), replaced by SAVE_FAILED (MAJOR alarm) while saves fail;
-``AUTOSAVE_LAST_SAVE`` is the UTC time the file was last written (at start:
-when the restored file was written).
+**Status PVs**: the service adds its own two PVs to the IOC's health PVs
+(any :class:`StatusBoard`; the runtime passes its ``Health``):
+``AUTOSAVE_STATUS`` is the restore outcome (OK, NO_FILE, RESTORED_FROM_BACKUP,
+VALUES_SKIPPED, RESTORE_FAILED, DISABLED), replaced by SAVE_FAILED (MAJOR
+alarm) while saves fail; ``AUTOSAVE_LAST_SAVE`` is the UTC time the file was
+last written (at start: when the restored file was written).
 """
 
 from __future__ import annotations
@@ -40,16 +41,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from .._version import __version__
-from ..autosave import fileformat
-from ..autosave.settings import ENV_DIR, AutosaveSettings, file_name_for
-from ..autosave.store import AutosaveStore, Loaded, StoreLocked
 from ..config import InstanceConfig
 from ..errors import ConfigError, PutRefused
 from ..model import IOC, PV, Kind, Severity, Status
-from ..model.spec import pv
+from ..model.spec import PVSpec, pv
+from . import fileformat
+from .settings import ENV_DIR, AutosaveSettings, file_name_for
+from .store import AutosaveStore, Loaded, StoreLocked
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,19 @@ STATUS_SPECS = {
 FLUSH_TIMEOUT = 10.0
 
 SavedHook = Callable[[dict[str, Any]], None]
+
+
+class StatusBoard(Protocol):
+    """Where a service shows its state: the IOC's health PVs."""
+
+    def add(self, spec: PVSpec) -> PV:
+        """Serve ``spec`` as one more health PV (``prefix + spec.name``); the live PV."""
+        ...
+
+
+def add_status_pvs(board: StatusBoard) -> dict[str, PV]:
+    """Add AUTOSAVE_STATUS and AUTOSAVE_LAST_SAVE to ``board`` (in that order)."""
+    return {key: board.add(spec) for key, spec in STATUS_SPECS.items()}
 
 
 def saveable(live: PV) -> Any:
@@ -175,16 +189,15 @@ class Autosave:
         return "SAVE_FAILED" if self._failed else self.restore_status
 
     # -- start ---------------------------------------------------------------
-    def attach(self, ioc: IOC, status_pvs: Mapping[str, PV] | None = None) -> None:
-        """Choose the PVs, take the files and restore; show the outcome on the
-        health PVs ``status_pvs`` (key -> PV, keys as in :data:`STATUS_SPECS`).
+    def attach(self, ioc: IOC, health: StatusBoard | None = None) -> None:
+        """Add the status PVs to ``health`` (none without it), choose the PVs,
+        take the files and restore; the status PVs show the outcome.
 
         Call before startup hooks and servers. Raises :class:`ConfigError` for
         unknown PV names or an explicitly configured directory that is unusable.
         """
         self.prefix = ioc.prefix
-        self._status_pvs = {key: live for key, live in (status_pvs or {}).items()
-                            if key in STATUS_SPECS}
+        self._status_pvs = add_status_pvs(health) if health is not None else {}
         selected = self._select(ioc) if self.settings.enabled else {}
         if not self.settings.enabled:
             log.info("autosave disabled by the instance config")

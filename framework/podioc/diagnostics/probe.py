@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .settings import Settings
+from ..runtime.settings import Settings
 
 HEARTBEAT = "HEARTBEAT"
 

@@ -1,13 +1,15 @@
-"""The description of an instance's PVs (``podioc describe``)."""
+"""The description of an instance's PVs (``podioc describe``): every PV ``podioc run``
+would serve, health PVs included, without serving anything."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .._version import __version__
+from ..autosave.service import add_status_pvs
 from ..config import InstanceConfig
 from ..model import IOC, PV
-from .health import Health
+from ..runtime.health import Health
 
 #: Version of the JSON document ``podioc describe --json`` prints.
 DESCRIBE_FORMAT = 1
@@ -17,8 +19,10 @@ def describe_instance(cfg: InstanceConfig, cls: type[IOC]) -> dict[str, Any]:
     """A JSON-able document: instance facts and one entry per PV, sorted by name."""
     ioc = cls.create(cfg.prefix, cfg.args, cfg.source)
     health = set()
-    if cfg.health:
-        health = set(Health(ioc).pvs.values())
+    if cfg.health:  # as podioc run adds them: its own, then autosave's (always there)
+        board = Health(ioc)
+        add_status_pvs(board)
+        health = set(board.pvs.values())
     pvs = []
     for name in sorted(ioc.pvs):
         live = ioc.pvs[name]

@@ -33,7 +33,7 @@ from ..protocols.ca.discovery import (
     search_bindings,
     split_list,
 )
-from .settings import Settings
+from ..runtime.settings import Settings
 
 STATUSES = ("OK", "INFO", "WARN", "FAIL")
 #: Interfaces only a Kubernetes node (or any real host) has; a pod network namespace
