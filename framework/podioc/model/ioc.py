@@ -70,15 +70,34 @@ class IOC:
                 self._pvs_by_attr[arg.attr].on_put_hooks.append(method)
 
     def add_pv(self, spec: PVSpec, attr: str | None = None) -> PV:
-        """Add a PV at run time (before serving starts), e.g. one per channel."""
+        """Add a PV at run time (before serving starts), e.g. one per channel.
+
+        ``attr`` is the name :meth:`pv_by_attr` finds it by (default: the PV
+        name). A PV name or attribute name already in use raises
+        :class:`IOCDefinitionError` and adds nothing.
+        """
         assert spec.name is not None, "spec has no name; pass name=..."
         full = self.prefix + spec.name
+        key = attr or spec.name
         if full in self._pvs:
-            raise IOCDefinitionError(f"{spec.declared_at}: PV {full} is defined twice")
+            existing = self._pvs[full]
+            raise IOCDefinitionError(
+                f"{spec.declared_at}: PV {full} is defined twice: it is already added as "
+                f"attribute {self._attr_of(existing)!r} (declared at "
+                f"{existing.spec.declared_at}); pass another name=... to one of them")
+        if key in self._pvs_by_attr:
+            existing = self._pvs_by_attr[key]
+            raise IOCDefinitionError(
+                f"{spec.declared_at}: cannot add PV {full} as attribute {key!r}: "
+                f"attribute {key!r} is already used by {existing.name} (declared at "
+                f"{existing.spec.declared_at}); pass another attr=... to add_pv")
         live = PV(spec, full)
         self._pvs[full] = live
-        self._pvs_by_attr[attr or spec.name] = live
+        self._pvs_by_attr[key] = live
         return live
+
+    def _attr_of(self, live: PV) -> str:
+        return next(a for a, p in self._pvs_by_attr.items() if p is live)
 
     # -- access ------------------------------------------------------------
     def pv_by_attr(self, attr: str) -> PV:
