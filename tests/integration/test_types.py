@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -174,7 +175,7 @@ MONITORED = ["FLOAT", "INT", "ENUM", "STRING", "WF_F64", "WF_I16", "WF_U8"]
 
 @pytest.mark.parametrize("name", MONITORED)
 def test_monitor_pyepics(allkinds: IocProcess, pyepics: PyepicsClient, pva: Any,
-                         name: str) -> None:
+                         pva_raw: Any, name: str) -> None:
     full = allkinds.pv(name)
     sub = pyepics.subscribe(full)
     value = PUTS["pyepics"][name]
@@ -182,7 +183,12 @@ def test_monitor_pyepics(allkinds: IocProcess, pyepics: PyepicsClient, pva: Any,
     pyepics.put(full, value, wait=True)
     updates = pyepics.updates(sub, 3, timeout=10)
     assert [u["value"] for u in updates[-2:]] == [PUTS["p4p"][name], value]
-    assert updates[-1]["nanoseconds"] >= 0
+    # The monitor's timestamp is the change's: PVA reports the same to the ns, and
+    # it is now (not 0, not 1990 or 1970).
+    seen = int(updates[-1]["posixseconds"]) * 10**9 + int(updates[-1]["nanoseconds"])
+    stamp = pva_raw.get(full, timeout=10)["timeStamp"]
+    assert seen == stamp["secondsPastEpoch"] * 10**9 + stamp["nanoseconds"]
+    assert abs(seen / 1e9 - time.time()) < 60
     pyepics.call("unsubscribe", id=sub)
 
 
