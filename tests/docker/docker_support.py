@@ -1,4 +1,4 @@
-"""Helpers of the Docker tests (imported by conftest.py and the test modules).
+"""Helpers of the Docker tests (imported by docker_fixtures.py and the test modules).
 
 Named ``docker_support`` (not ``docker``) so the Docker SDK is never shadowed.
 """

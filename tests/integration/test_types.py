@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 import pytest
 from caproto import ChannelType
+from p4p.nt.scalar import ntstr
 
 from harness import IocProcess, MonitorQueue, PyepicsClient, ca_pv
 
@@ -52,11 +54,16 @@ def ca_plain(response: Any, name: str) -> Any:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def pva_equals(expected: Any, value: Any) -> bool:
+    """True when the p4p value ``value`` is ``expected`` as plain Python."""
+    return bool(pva_plain(value) == expected)
+
+
 def pva_plain(value: Any) -> Any:
     """A p4p (NT-unwrapped) value as plain Python; enums as their index."""
     if type(value).__name__ == "ntenum":
         return int(value.raw["value.index"])
-    if isinstance(value, str):
+    if isinstance(value, ntstr):
         return value.raw["value"]  # str(ntstr) prefixes the timestamp
     return plain(value)
 
@@ -221,7 +228,7 @@ def test_monitor_p4p(allkinds: IocProcess, ca: Any, pva: Any, name: str) -> None
         for value in (PUTS["caproto"][name], PUTS["p4p"][name]):
             payload = value if isinstance(value, list) else [value]
             assert chan.write(payload, wait=True, timeout=10).status.name == "ECA_NORMAL"
-            queue.wait_for(lambda v, value=value: pva_plain(v) == value)
+            queue.wait_for(partial(pva_equals, value))
     finally:
         sub.close()
 

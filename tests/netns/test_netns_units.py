@@ -7,11 +7,12 @@ import socket
 import struct
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
 from netns_support import CLIENT, clean_env
 
-from harness import free_ports
+from harness import IocProcess, free_ports
 from podioc.protocols import ca_discovery as cd
 from podioc.runtime import doctor as dr
 
@@ -140,7 +141,7 @@ def test_relay_forgets_old_searches() -> None:
 
 
 # -- name servers (loopback IOC) -------------------------------------------------------
-def test_name_server_client_finds_pvs(ioc_factory) -> None:  # type: ignore[no-untyped-def]
+def test_name_server_client_finds_pvs(ioc_factory: Callable[..., IocProcess]) -> None:
     """libca with EPICS_CA_NAME_SERVERS searches over TCP; caproto alone drops it."""
     ioc = ioc_factory()
     env = clean_env(EPICS_CA_NAME_SERVERS=f"127.0.0.1:{ioc.ca_port}",

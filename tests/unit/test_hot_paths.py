@@ -96,7 +96,7 @@ async def _scenario() -> list[tuple[int, int, bool]]:
     client_end.setblocking(False)
     reader, writer = await asyncio.open_unix_connection(sock=server_end)
     transport = _TransportWrapper(reader, writer)
-    transport.getsockname = lambda: ("127.0.0.1", 5064)  # type: ignore[method-assign]
+    transport.getsockname = lambda: ("127.0.0.1", 5064)
     circuit = ctx.CircuitClass(FastSansIO(ca.SERVER, ("127.0.0.1", 40000), None),
                                transport, ctx)
     await circuit.run()
