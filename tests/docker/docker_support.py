@@ -1,4 +1,4 @@
-"""Helpers of the Docker tests (imported by conftest.py and the test modules).
+"""Helpers of the Docker tests (imported by docker_fixtures.py and the test modules).
 
 Named ``docker_support`` (not ``docker``) so the Docker SDK is never shadowed.
 """
@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,14 @@ SESSION = uuid.uuid4().hex[:10]
 TEST_LABEL = "io.podioc.test"
 LOOPBACK_BROADCAST = "127.255.255.255"
 SERVING_RE = re.compile(r"serving (\d+) PVs \(prefix '([^']*)'\): CA port (\S+), PVA port (\S+)")
+
+
+def assert_heartbeat_advances(read: Callable[[], Any], what: str,
+                              timeout: float = 10.0) -> None:
+    """Read HEARTBEAT (+1 a second) with ``read``, then poll until a read is greater."""
+    first = int(read())
+    poll_until(lambda: int(read()) > first, timeout=timeout,
+               message=f"{what}: HEARTBEAT advancing past {first}")
 
 
 def podioc_cli(*args: str, env: Mapping[str, str] | None = None,

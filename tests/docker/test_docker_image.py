@@ -91,7 +91,7 @@ def test_no_engine_gives_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_build_stream_error_carries_step_output() -> None:
-    chunks = [
+    chunks: list[dict[str, Any]] = [
         {"stream": "Step 1/3 : FROM base\n"}, {"stream": " ---> abc\n"},
         {"stream": "Step 2/3 : RUN make\n"}, {"stream": " ---> Running in 123\n"},
         {"stream": "compiling...\nerror: "}, {"stream": "boom\n"},
@@ -109,8 +109,9 @@ def test_build_stream_error_carries_step_output() -> None:
 
 
 def test_build_stream_success_gives_image_id() -> None:
-    chunks = [{"stream": "Step 1/1 : FROM base\n"}, {"aux": {"ID": "sha256:feed"}},
-              {"stream": "Successfully built feed\n"}]
+    chunks: list[dict[str, Any]] = [
+        {"stream": "Step 1/1 : FROM base\n"}, {"aux": {"ID": "sha256:feed"}},
+        {"stream": "Successfully built feed\n"}]
     events = list(img.parse_stream(chunks))
     assert events[-1] == img.BuildEvent("done", "sha256:feed")
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 import pytest
-from docker_support import Endpoint
+from docker_support import Endpoint, assert_heartbeat_advances
 
 from harness import PyepicsClient, poll_until, pva_client
 
@@ -48,11 +49,13 @@ def test_two_iocs_asking_for_the_same_ports_both_serve(ioc_containers: Any) -> N
     assert second.served[2] != str(shared.pva_port)
     with PyepicsClient(shared.ca_client_env()) as ca:
         for ioc in (first, second):
-            assert ca_value(ca, f"{ioc.prefix}HEARTBEAT") >= 0
+            assert_heartbeat_advances(partial(ca_value, ca, f"{ioc.prefix}HEARTBEAT"),
+                                      f"CA, {ioc.prefix}")
             assert ca_value(ca, f"{ioc.prefix}VERSION")
     with pva_client(shared.pva_conf()) as pva:
         for ioc in (first, second):
-            assert int(pva.get(f"{ioc.prefix}HEARTBEAT", timeout=10)) >= 0
+            assert_heartbeat_advances(partial(pva.get, f"{ioc.prefix}HEARTBEAT", timeout=10),
+                                      f"PVA, {ioc.prefix}")
 
 
 def test_docker_stop_exits_zero_within_grace_period(ioc_containers: Any) -> None:

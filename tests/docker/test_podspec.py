@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 import yaml
-from docker_support import SESSION, TEST_LABEL, Endpoint
+from docker_support import SESSION, TEST_LABEL, Endpoint, assert_heartbeat_advances
 
 from harness import PyepicsClient, poll_until, pva_client, unique_prefix
 from podioc import config as config_mod
@@ -255,7 +255,7 @@ def _exercise(container: Any, endpoint: Endpoint, probes: dict[str, dict[str, An
 
     # clients on the host find it by broadcast on loopback (127.255.255.255)
     with PyepicsClient(endpoint.ca_client_env()) as ca, pva_client(endpoint.pva_conf()) as pva:
-        assert ca.get(prefix + "HEARTBEAT")["value"] >= 0
+        assert_heartbeat_advances(lambda: ca.get(prefix + "HEARTBEAT")["value"], "CA")
         ca.put(prefix + "SETPOINT", 42.5)
         assert ca.get(prefix + "SETPOINT")["value"] == pytest.approx(42.5)
         assert float(pva.get(prefix + "SETPOINT", timeout=5)) == pytest.approx(42.5)

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from caproto import ChannelType
+from p4p.nt.scalar import ntstr
 
 from harness import (
     IocProcess,
@@ -106,7 +107,7 @@ def pva_read(ctx: Any, name: str) -> Any:
     value = ctx.get(name, timeout=10)
     if type(value).__name__ == "ntenum":
         return str(value)
-    if isinstance(value, str):
+    if isinstance(value, ntstr):
         return value.raw["value"]
     return value.tolist() if hasattr(value, "tolist") else value
 

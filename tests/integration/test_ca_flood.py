@@ -22,6 +22,7 @@ import struct
 import termios
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import caproto as ca
@@ -34,6 +35,11 @@ MAX_CYCLES = 40
 HEADER = struct.Struct(">HHHHII")
 DBR_DOUBLE = 6
 DBE_VALUE_ALARM = 1 | 4
+
+
+def has_piled_up(client: RawMonitor) -> bool:
+    """True once more than 16 KiB of the server's updates wait unread."""
+    return client.unread() > 16384
 
 
 class RawMonitor:
@@ -133,9 +139,8 @@ def test_clients_vanishing_mid_flood_leave_the_server_serving(ioc_factory) -> No
                 stalled = [RawMonitor(ioc, names) for _ in range(3)]
                 for client in stalled:  # let the server's updates pile up, unread
                     with contextlib.suppress(AssertionError):
-                        poll_until(lambda c=client: c.unread() > 16384, timeout=0.5,
-                                   interval=0.01)
-                    piled_up += client.unread() > 16384
+                        poll_until(partial(has_piled_up, client), timeout=0.5, interval=0.01)
+                    piled_up += has_piled_up(client)
                 for client in stalled:
                     client.reset()
                 cycles += 1

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from functools import partial
 from typing import Any
 
 import pytest
 from caproto import ChannelType
+from p4p.nt.scalar import ntstr
 
 from harness import IocProcess, MonitorQueue, PyepicsClient, ca_pv
 
@@ -51,11 +54,16 @@ def ca_plain(response: Any, name: str) -> Any:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def pva_equals(expected: Any, value: Any) -> bool:
+    """True when the p4p value ``value`` is ``expected`` as plain Python."""
+    return bool(pva_plain(value) == expected)
+
+
 def pva_plain(value: Any) -> Any:
     """A p4p (NT-unwrapped) value as plain Python; enums as their index."""
     if type(value).__name__ == "ntenum":
         return int(value.raw["value.index"])
-    if isinstance(value, str):
+    if isinstance(value, ntstr):
         return value.raw["value"]  # str(ntstr) prefixes the timestamp
     return plain(value)
 
@@ -174,7 +182,7 @@ MONITORED = ["FLOAT", "INT", "ENUM", "STRING", "WF_F64", "WF_I16", "WF_U8"]
 
 @pytest.mark.parametrize("name", MONITORED)
 def test_monitor_pyepics(allkinds: IocProcess, pyepics: PyepicsClient, pva: Any,
-                         name: str) -> None:
+                         pva_raw: Any, name: str) -> None:
     full = allkinds.pv(name)
     sub = pyepics.subscribe(full)
     value = PUTS["pyepics"][name]
@@ -182,7 +190,12 @@ def test_monitor_pyepics(allkinds: IocProcess, pyepics: PyepicsClient, pva: Any,
     pyepics.put(full, value, wait=True)
     updates = pyepics.updates(sub, 3, timeout=10)
     assert [u["value"] for u in updates[-2:]] == [PUTS["p4p"][name], value]
-    assert updates[-1]["nanoseconds"] >= 0
+    # The monitor's timestamp is the change's: PVA reports the same to the ns, and
+    # it is now (not 0, not 1990 or 1970).
+    seen = int(updates[-1]["posixseconds"]) * 10**9 + int(updates[-1]["nanoseconds"])
+    stamp = pva_raw.get(full, timeout=10)["timeStamp"]
+    assert seen == stamp["secondsPastEpoch"] * 10**9 + stamp["nanoseconds"]
+    assert abs(seen / 1e9 - time.time()) < 60
     pyepics.call("unsubscribe", id=sub)
 
 
@@ -215,7 +228,7 @@ def test_monitor_p4p(allkinds: IocProcess, ca: Any, pva: Any, name: str) -> None
         for value in (PUTS["caproto"][name], PUTS["p4p"][name]):
             payload = value if isinstance(value, list) else [value]
             assert chan.write(payload, wait=True, timeout=10).status.name == "ECA_NORMAL"
-            queue.wait_for(lambda v, value=value: pva_plain(v) == value)
+            queue.wait_for(partial(pva_equals, value))
     finally:
         sub.close()
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from netns_fixtures import TopologyFactory
 from netns_support import NsIoc, Watcher, clean_env, run_client, unique_prefix
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(180)]
 
 
-def test_beacons_go_to_the_subnet_broadcast(make_topology, log_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def test_beacons_go_to_the_subnet_broadcast(make_topology: TopologyFactory,
+                                            log_dir: Path) -> None:
     """A client on the subnet hears the IOC's beacons (caproto alone would send them to
     255.255.255.255, which fails without a default route); an explicit
     EPICS_CAS_BEACON_ADDR_LIST with auto off sends them there only."""
@@ -25,7 +29,7 @@ def test_beacons_go_to_the_subnet_broadcast(make_topology, log_dir: Path) -> Non
     default_port = run_client(client, {"op": "beacons", "port": 5065, "duration": 2.5})
     other_port = run_client(client, {"op": "beacons", "port": 5099, "duration": 2.5})
 
-    by_port = {}
+    by_port: dict[int, list[dict[str, Any]]] = {}
     for b in default_port["beacons"]:
         by_port.setdefault(b["server_port"], []).append(b)
     assert auto.ca_port in by_port, default_port
@@ -43,8 +47,9 @@ def test_beacons_go_to_the_subnet_broadcast(make_topology, log_dir: Path) -> Non
         assert ioc.stop() == 0
 
 
-def test_client_reconnects_after_ioc_restart(make_topology, log_dir: Path,
-                                             record_property) -> None:  # type: ignore[no-untyped-def]
+def test_client_reconnects_after_ioc_restart(make_topology: TopologyFactory, log_dir: Path,
+                                             record_property: Callable[[str, object], None]
+                                             ) -> None:
     """A pyepics monitor (default settings) survives an IOC restart on the same node and
     ports: it sees the disconnect, then values again, with nothing done on the client
     (libca's search backoff finds the new server within seconds)."""

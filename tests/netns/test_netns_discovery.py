@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from netns_fixtures import TopologyFactory
 from netns_support import PY, NsIoc, checks, clean_env, doctor, run_client, unique_prefix
 from topology import Host
+
+RecordProperty = Callable[[str, object], None]
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(240)]
 
@@ -32,7 +37,7 @@ class Beamline:
 
 
 @pytest.fixture(scope="module")
-def beamline(module_topology, log_dir: Path):  # type: ignore[no-untyped-def]
+def beamline(module_topology: TopologyFactory, log_dir: Path) -> Iterator[Beamline]:
     topo = module_topology()
     n1, n2, n3 = topo.add_node(), topo.add_node(), topo.add_node()
     c1 = topo.add_client()
@@ -56,7 +61,7 @@ def _all_names(iocs: list[NsIoc]) -> list[str]:
     return [n for ioc in iocs for n in ioc.names()]
 
 
-def _assert_ca_found(result: dict, iocs: list[NsIoc], node_ip: str) -> None:
+def _assert_ca_found(result: dict[str, Any], iocs: list[NsIoc], node_ip: str) -> None:
     found = result["found"]
     missing = [n for n, host in found.items() if host is None]
     assert not missing, f"not found over CA: {missing}"
@@ -66,7 +71,7 @@ def _assert_ca_found(result: dict, iocs: list[NsIoc], node_ip: str) -> None:
 
 
 def test_ca_broadcast_finds_every_pv_of_every_ioc(beamline: Beamline,
-                                                 record_property) -> None:  # type: ignore[no-untyped-def]
+                                                 record_property: RecordProperty) -> None:
     """pyepics, default settings: broadcast search finds all IOCs on both nodes."""
     iocs = [*beamline.node_iocs, beamline.other, beamline.pinned]
     result = run_client(beamline.c1, {"op": "find_ca", "names": _all_names(iocs),
@@ -82,7 +87,7 @@ def test_ca_broadcast_finds_every_pv_of_every_ioc(beamline: Beamline,
 
 
 def test_ca_unicast_finds_every_ioc_on_the_node(beamline: Beamline,
-                                               record_property) -> None:  # type: ignore[no-untyped-def]
+                                               record_property: RecordProperty) -> None:
     """Address list = the node's address only: the kernel hands each search to one of
     the three servers sharing UDP 5064; podioc's fan-out makes all of them answer."""
     env = clean_env(EPICS_CA_ADDR_LIST=str(beamline.n1.ip), EPICS_CA_AUTO_ADDR_LIST="NO")
@@ -125,13 +130,13 @@ def test_ca_name_server_finds_that_iocs_pvs(beamline: Beamline) -> None:
     assert "priority" not in ioc.log()
 
 
-def _assert_pva_found(result: dict) -> None:
+def _assert_pva_found(result: dict[str, Any]) -> None:
     missing = [n for n, ok in result["found"].items() if not ok]
     assert not missing, f"not found over PVA: {missing} {result.get('errors')}"
 
 
 def test_pva_broadcast_finds_every_pv_of_every_ioc(beamline: Beamline,
-                                                  record_property) -> None:  # type: ignore[no-untyped-def]
+                                                  record_property: RecordProperty) -> None:
     iocs = [*beamline.node_iocs, beamline.other, beamline.pinned]
     result = run_client(beamline.c1, {"op": "find_pva", "names": _all_names(iocs),
                                       "timeout": 15})
@@ -174,7 +179,8 @@ def test_doctor_on_a_node_with_three_iocs(beamline: Beamline) -> None:
     assert any("already use UDP 5064" in m for m in infos), infos
 
 
-def test_without_fanout_a_unicast_search_finds_one_ioc(make_topology, log_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def test_without_fanout_a_unicast_search_finds_one_ioc(make_topology: TopologyFactory,
+                                                       log_dir: Path) -> None:
     """The problem the fan-out solves (PODIOC_CA_SEARCH_FANOUT=NO, as plain caproto): the
     kernel gives a client's unicast searches to one of the servers sharing UDP 5064."""
     topo = make_topology()

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from typing import Any
 
 import pytest
+from netns_fixtures import TopologyFactory
 from netns_support import PY, checks, clean_env, doctor
 from topology import Host
 
@@ -17,7 +19,7 @@ pytestmark = [pytest.mark.netns, pytest.mark.timeout(120)]
 
 
 @pytest.fixture(scope="module")
-def node(module_topology) -> Host:  # type: ignore[no-untyped-def]
+def node(module_topology: TopologyFactory) -> Host:
     topo = module_topology()
     host = topo.add_node()
     topo.add_client()
@@ -28,7 +30,7 @@ def _broadcast(host: Host) -> str:
     return str(ipaddress.ip_network(f"{host.ip}/24", strict=False).broadcast_address)
 
 
-def _no_fail_and_only_container_warnings(code: int, report: dict) -> None:
+def _no_fail_and_only_container_warnings(code: int, report: dict[str, Any]) -> None:
     assert code == 0 and report["verdict"] in ("OK", "WARN"), report["checks"]
     for check in report["checks"]:
         if check["status"] == "WARN":

@@ -10,10 +10,12 @@ node's address forward ports like a Kubernetes Service/hostPort would:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from netns_fixtures import TopologyFactory
 from netns_support import NsIoc, checks, clean_env, doctor, run_client, unique_prefix
 from topology import Host
 
@@ -33,7 +35,7 @@ class Nat:
 
 
 @pytest.fixture(scope="module")
-def nat_setup(nat: None, module_topology, log_dir: Path):  # type: ignore[no-untyped-def]
+def nat_setup(nat: None, module_topology: TopologyFactory, log_dir: Path) -> Iterator[Nat]:
     topo = module_topology()
     node, client = topo.add_node(), topo.add_client()
     pod_a, pod_b = topo.add_pod(node), topo.add_pod(node)

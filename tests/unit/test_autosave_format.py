@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from podioc.autosave import fileformat
+from podioc.autosave import cli, fileformat
 from podioc.autosave.fileformat import CorruptFile, decode, encode
 from podioc.autosave.settings import DEFAULT_DIR, ENV_DIR, AutosaveSettings, file_name_for
 from podioc.autosave.store import AutosaveStore, StoreLocked
@@ -156,9 +156,9 @@ def test_reseal_accepts_a_hand_edited_file(tmp_path: Path) -> None:
     assert decode(fileformat.reseal(edited)).values == {"A:X": 7.5, "A:Y": 2}
     path = tmp_path / "x.sav"
     path.write_bytes(edited)
-    assert fileformat.main(["check", str(path)]) == 1
-    assert fileformat.main(["reseal", str(path)]) == 0
-    assert fileformat.main(["check", str(path)]) == 0
+    assert cli.main(["check", str(path)]) == 1
+    assert cli.main(["reseal", str(path)]) == 0
+    assert cli.main(["check", str(path)]) == 0
 
 
 def test_iso_utc() -> None:

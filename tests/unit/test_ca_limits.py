@@ -27,7 +27,7 @@ def test_a_20000_pv_ioc_lets_each_client_hold_four_objects_per_pv() -> None:
         ctx = ServerContext(pvdb, ["127.0.0.1"], pvs=ioc.pvs.values(), limits=Limits())
         assert len(pvdb) < len(ioc.pvs)
         pvdb.filling.cancel()  # type: ignore[attr-defined]
-        return ctx.circuit_limits  # type: ignore[no-any-return]
+        return ctx.circuit_limits
 
     assert asyncio.run(limits()).max_objects == 80_000
 

@@ -10,8 +10,13 @@ tracemalloc (allocations, not time):
   (caproto alone copies it three more times: ``astype`` when building the
   message, ``b"".join`` before writing, the transport's buffer for what the
   socket did not take at once);
-- PVA: p4p copies into its own C++ storage (not traced); podioc's binding
-  adds no Python-side copy.
+- PVA: podioc's binding adds no Python-side copy; p4p takes the array into
+  its C++ storage, and its server sends from there (C++, not traced, and no
+  PVA client runs here: a unit test has no network). What is checked for
+  PVA is that the SharedPV, which every PVA monitor and get is served from,
+  holds exactly the posted array and timestamp, measured alone
+  (:func:`test_a_large_array_post_adds_no_python_copy_for_pva`) and together
+  with CA.
 """
 
 from __future__ import annotations
@@ -56,10 +61,17 @@ async def _drain(sock: socket.socket, want: int, deadline: float) -> int:
     return got
 
 
-async def _post_and_measure(ioc: Big, server_end: socket.socket, client_end: socket.socket,
-                            circuit: Any) -> tuple[int, int]:
+def _served_by_pva(binding: PVABinding, live: Any, value: Any) -> bool:
+    """True when the SharedPV serves exactly ``value`` with the model's timestamp."""
+    current = binding.shared.current()
+    stamp = current["timeStamp.secondsPastEpoch"] * 10**9 + current["timeStamp.nanoseconds"]
+    return bool(np.array_equal(current["value"], value)) and stamp == live.timestamp_ns
+
+
+async def _post_and_measure(ioc: Big, client_end: socket.socket,
+                            binding: PVABinding, seed: int) -> tuple[int, int, bool]:
     loop = asyncio.get_running_loop()
-    value = np.random.default_rng(1).random(N)
+    value = np.random.default_rng(seed).random(N)
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
@@ -68,15 +80,15 @@ async def _post_and_measure(ioc: Big, server_end: socket.socket, client_end: soc
         peak = tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
-    return got, peak
+    return got, peak, _served_by_pva(binding, ioc.wave, value)
 
 
-async def _scenario() -> list[tuple[int, int]]:
+async def _scenario() -> list[tuple[int, int, bool]]:
     ioc = Big("HOT:")
     ioc.wave.set(np.zeros(N))
     pvdb = make_pvdb(ioc.pvs)
     await pvdb.filling  # type: ignore[attr-defined]
-    PVABinding(ioc.wave)
+    binding = PVABinding(ioc.wave)
     ctx = Context(pvdb, ["127.0.0.1"])
     ctx.port = 5064
     context_loop = asyncio.get_running_loop().create_task(ctx.subscription_queue_loop())
@@ -84,7 +96,7 @@ async def _scenario() -> list[tuple[int, int]]:
     client_end.setblocking(False)
     reader, writer = await asyncio.open_unix_connection(sock=server_end)
     transport = _TransportWrapper(reader, writer)
-    transport.getsockname = lambda: ("127.0.0.1", 5064)  # type: ignore[method-assign]
+    transport.getsockname = lambda: ("127.0.0.1", 5064)
     circuit = ctx.CircuitClass(FastSansIO(ca.SERVER, ("127.0.0.1", 40000), None),
                                transport, ctx)
     await circuit.run()
@@ -99,8 +111,7 @@ async def _scenario() -> list[tuple[int, int]]:
     first = await _drain(client_end, 32 + NBYTES, loop.time() + 10)
     assert first >= NBYTES, f"first value: {first} bytes"
     try:
-        return [await _post_and_measure(ioc, server_end, client_end, circuit)
-                for _ in range(2)]
+        return [await _post_and_measure(ioc, client_end, binding, seed) for seed in (1, 2)]
     finally:
         context_loop.cancel()
         writer.close()
@@ -108,8 +119,33 @@ async def _scenario() -> list[tuple[int, int]]:
 
 
 def test_a_large_array_post_is_copied_once_per_protocol() -> None:
-    for got, peak in asyncio.run(_scenario()):
+    for got, peak, pva_has_it in asyncio.run(_scenario()):
         assert got >= NBYTES, "the CA monitor did not receive the update"
+        assert pva_has_it, "the PVA SharedPV does not serve the posted array"
         # model copy + CA wire conversion, plus bounded slack (write chunks, messages)
         assert peak < 2 * NBYTES + NBYTES // 4, (
             f"posting 8 MB allocated {peak / NBYTES:.2f} x 8 MB (limit 2.25)")
+
+
+def test_a_large_array_post_adds_no_python_copy_for_pva() -> None:
+    async def post_twice() -> list[tuple[int, bool]]:
+        ioc = Big("HOT:")
+        binding = PVABinding(ioc.wave)  # PVA only: every traced byte is the model's or p4p's
+        results = []
+        for seed in (1, 2):
+            value = np.random.default_rng(seed).random(N)
+            tracemalloc.start()
+            try:
+                base = tracemalloc.get_traced_memory()[0]
+                ioc.wave.set(value)
+                peak = tracemalloc.get_traced_memory()[1] - base
+            finally:
+                tracemalloc.stop()
+            results.append((peak, _served_by_pva(binding, ioc.wave, value)))
+        return results
+
+    for peak, pva_has_it in asyncio.run(post_twice()):
+        assert pva_has_it, "the PVA SharedPV does not serve the posted array"
+        # the model's copy only, plus bounded slack (the update Value, its fields)
+        assert peak < NBYTES + NBYTES // 4, (
+            f"posting 8 MB over PVA allocated {peak / NBYTES:.2f} x 8 MB (limit 1.25)")

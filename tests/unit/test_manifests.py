@@ -539,8 +539,9 @@ def test_k8s_directory_is_up_to_date() -> None:
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
     """Run ``podioc manifest`` through the real command group, stderr kept apart."""
-    separate = ({"mix_stderr": False}  # click < 8.2 mixes stderr into stdout by default
-                if "mix_stderr" in inspect.signature(CliRunner).parameters else {})
+    separate: dict[str, Any] = (
+        {"mix_stderr": False}  # click < 8.2 mixes stderr into stdout by default
+        if "mix_stderr" in inspect.signature(CliRunner).parameters else {})
     return CliRunner(**separate).invoke(cli, ["manifest", *args], env=env)
 
 

@@ -74,6 +74,38 @@ def test_add_pv_and_duplicates() -> None:
         ioc.add_pv(pv.int(0, name="CH1"))
 
 
+def test_add_pv_refuses_an_attribute_name_in_use() -> None:
+    ioc = WithArgs("Q:", port="p")
+    original = ioc.value
+    with pytest.raises(IOCDefinitionError) as info:
+        ioc.add_pv(pv.int(0, name="OTHER"), "value")
+    message = str(info.value)
+    assert "attribute 'value'" in message and "Q:VALUE" in message
+    assert "test_model_ioc.py" in message and "pass another attr" in message
+    assert ioc.value is original and "Q:OTHER" not in ioc.pvs  # nothing changed
+
+
+def test_add_pv_without_attr_refuses_a_name_used_as_attribute() -> None:
+    ioc = WithArgs("Q:", port="p")
+    ioc.add_pv(pv.int(1, name="CH1"))
+    with pytest.raises(IOCDefinitionError, match="attribute 'CH1' is already used by Q:CH1"):
+        ioc.add_pv(pv.int(2, name="CH2"), "CH1")
+    assert list(ioc.pvs) == ["Q:VALUE", "Q:CH1"]
+
+
+def test_add_pv_refuses_a_pv_name_in_use_naming_both() -> None:
+    ioc = WithArgs("Q:", port="p")
+    first = ioc.add_pv(pv.int(1, name="CH1"), "first")
+    with pytest.raises(IOCDefinitionError) as info:
+        ioc.add_pv(pv.int(2, name="CH1"), "second")
+    message = str(info.value)
+    assert "PV Q:CH1 is defined twice" in message and "attribute 'first'" in message
+    assert "pass another name=" in message
+    assert ioc.pv_by_attr("first") is first and ioc.pvs["Q:CH1"] is first
+    with pytest.raises(KeyError):
+        ioc.pv_by_attr("second")
+
+
 def test_instances_are_independent() -> None:
     one, two = WithArgs("A:", port="p"), WithArgs("B:", port="p")
     one.value.set(3.0)

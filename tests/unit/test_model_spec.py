@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ HERE = __file__
 
 def line_of(marker: str) -> int:
     """The line number of the first source line containing ``marker`` in this file."""
-    for number, line in enumerate(inspect.getsource(inspect.getmodule(line_of)).splitlines(),
+    for number, line in enumerate(inspect.getsource(sys.modules[__name__]).splitlines(),
                                   start=1):
         if marker in line and "line_of(" not in line:
             return number
@@ -37,7 +38,7 @@ def test_declared_at_is_the_call_site() -> None:
     (lambda: pv.int(0, display_limits=(1, 1)), "display_limits=(1.0, 1.0) must be"),
     (lambda: pv.float(0.0, alarm=pv.Alarm(high=5, hihi=1)), "alarm limit high=5 is above hihi=1"),
     (lambda: pv.float(50.0, limits=(0, 10)), "initial value 50.0 is outside limits"),
-    (lambda: pv.int(1.5), "initial value 1.5: 1.5 is not an integer"),
+    (lambda: pv.int(1.5), "initial value 1.5: 1.5 is not an integer"),  # type: ignore[arg-type]
     (lambda: pv.string("x" * 40), "longer than the 39-byte limit"),
     (lambda: pv.enum([]), "an enum needs 1..16 states, got 0"),
     (lambda: pv.enum([f"S{i}" for i in range(17)]), "an enum needs 1..16 states, got 17"),
@@ -47,7 +48,8 @@ def test_declared_at_is_the_call_site() -> None:
     (lambda: pv.enum(["A", "B"], 2), "index 2 is out of range"),
     (lambda: pv.bool(False, states=("Same", "Same")), "are not unique"),
     (lambda: pv.bool(False, states=("Off", "B" * 26)), "at most 25 bytes"),
-    (lambda: pv.bool(False, states=("A", "B", "C")), "a bool needs 2 states, got 3"),
+    (lambda: pv.bool(False, states=("A", "B", "C")),  # type: ignore[arg-type]
+     "a bool needs 2 states, got 3"),
     (lambda: pv.waveform(4, dtype="complex128"), "dtype 'complex128' is not one of"),
     (lambda: pv.waveform(0), "max_length 0 must be at least 1"),
     (lambda: pv.waveform(2, [1, 2, 3]), "array of 3 elements exceeds the maximum of 2"),
@@ -84,7 +86,7 @@ def test_defaults_and_descriptor() -> None:
     assert isinstance(device.set_point, PV) and device.set_point.name == "P:SET_POINT"
     assert set(device.pvs) == {"P:SET_POINT", "P:OTHER:NAME"}
     with pytest.raises(AttributeError, match=r"set self\.set_point\.value instead"):
-        device.set_point = 5  # type: ignore[misc]
+        device.set_point = 5
 
 
 def test_kind_defaults() -> None:

@@ -154,7 +154,7 @@ def test_limit_alarm_and_user_alarm(ioc: Recorder) -> None:
     assert (ioc.level.alarm.severity, ioc.level.alarm.status, ioc.level.alarm.message) == (
         Severity.INVALID, Status.COMM, "device lost")
     ioc.level.set(9.5)  # MAJOR from the limits is less severe than the user's INVALID
-    assert ioc.level.alarm.status is Status.COMM
+    assert (ioc.level.alarm.severity, ioc.level.alarm.status) == (Severity.INVALID, Status.COMM)
     ioc.level.set_alarm()  # clear: the limit alarm shows again
     assert (ioc.level.alarm.severity, ioc.level.alarm.status) == (Severity.MAJOR, Status.HIHI)
     ioc.level.set_alarm(Severity.MINOR, Status.STATE)

@@ -34,7 +34,7 @@ Rules (a reader must enforce every one; a file breaking any is not used):
 
 Inspect files with ``python -m podioc.autosave check FILE...``. A hand-edited
 file fails the checksum; re-seal it with ``python -m podioc.autosave reseal FILE``
-(:func:`reseal`) while the IOC is stopped.
+(:func:`reseal` here, the file handling in :mod:`.cli`) while the IOC is stopped.
 
 This module is pure: bytes in, bytes out, no file system.
 """
@@ -44,7 +44,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -182,27 +181,4 @@ def reseal(data: bytes) -> bytes:
     out = body_bytes + f"<END> {count} sha256={hashlib.sha256(body_bytes).hexdigest()}\n".encode()
     decode(out)
     return out
-
-
-def main(argv: list[str]) -> int:
-    """``check FILE...`` or ``reseal FILE``: for operators inspecting a volume."""
-    if len(argv) < 2 or argv[0] not in ("check", "reseal"):
-        print("usage: python -m podioc.autosave check FILE... | reseal FILE",
-              file=sys.stderr)
-        return 2
-    status = 0
-    for path in argv[1:]:
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-            if argv[0] == "reseal":
-                data = reseal(data)
-                with open(path, "wb") as fh:
-                    fh.write(data)
-            saved = decode(data)
-            print(f"{path}: OK, {len(saved.values)} PVs, saved {saved.meta.get('saved', '?')}")
-        except (OSError, ValueError) as exc:
-            print(f"{path}: {exc}", file=sys.stderr)
-            status = 1
-    return status
 

@@ -16,7 +16,8 @@ A save: write the temporary file, ``fsync`` it; shift generations up
 (``.N-1`` -> ``.N`` ... ``.1`` -> ``.2``); hard-link the current file as
 ``.1`` (a copy where links are unsupported); rename the temporary file over
 the current one; ``fsync`` the directory. A crash at any point leaves a
-complete current file (old or new) and readable generations.
+complete current file (old or new) and readable generations. Every file that
+replaces another is written by :func:`write_atomically`.
 """
 
 from __future__ import annotations
@@ -27,10 +28,56 @@ import fcntl
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .fileformat import CorruptFile, SaveFile, decode
+
+
+def write_atomically(path: Path, data: bytes, *, mode: int | None = None,
+                     before_replace: Callable[[], None] | None = None) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves the old or the new file.
+
+    Writes ``.NAME.<pid>.tmp`` beside it and ``fsync``s it, calls
+    ``before_replace``, renames the temporary file over ``path`` and ``fsync``s
+    the directory. The new file gets permissions ``mode`` exactly, or 0o640
+    less the umask. Raises ``OSError`` with ``path`` untouched and the
+    temporary file removed.
+    """
+    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    try:
+        _write_synced(tmp, data, mode)
+        if before_replace is not None:
+            before_replace()
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make renames in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_synced(path: Path, data: bytes, mode: int | None) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class StoreLocked(OSError):
@@ -69,10 +116,6 @@ class AutosaveStore:
     def generation_path(self, index: int) -> Path:
         """The current file for 0, else generation ``index`` (1 = newest previous)."""
         return self.path if index == 0 else self.directory / f"{self.basename}.{index}"
-
-    @property
-    def _tmp_path(self) -> Path:
-        return self.directory / f".{self.basename}.{os.getpid()}.tmp"
 
     # -- ownership -----------------------------------------------------------
     def acquire(self) -> None:
@@ -131,7 +174,7 @@ class AutosaveStore:
             os.replace(self.path, bad)
         except FileNotFoundError:
             return None
-        self._fsync_dir()
+        fsync_dir(self.directory)
         return bad
 
     # -- writing -------------------------------------------------------------
@@ -139,26 +182,7 @@ class AutosaveStore:
         """Atomically and durably replace the current file with ``data``, keeping
         the previous ``generations`` files. Raises ``OSError`` (nothing replaced)."""
         with self._write_lock:
-            tmp = self._tmp_path
-            try:
-                self._write_synced(tmp, data)
-                self._rotate()
-                os.replace(tmp, self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-                raise
-            self._fsync_dir()
-
-    def _write_synced(self, path: Path, data: bytes) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            write_atomically(self.path, data, before_replace=self._rotate)
 
     def _rotate(self) -> None:
         if self.generations < 1:
@@ -185,10 +209,3 @@ class AutosaveStore:
                 os.replace(copy, newest)
             except FileNotFoundError:
                 return
-
-    def _fsync_dir(self) -> None:
-        fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -10,6 +10,7 @@ from ..errors import ConfigError, IOCDefinitionError
 from .hooks import HOOK_ATTR, where
 from .spec import PVSpec
 from .state import PV
+from .threads import FOREIGN_SET_TIMEOUT, Home, Loop
 
 Method = Callable[[], Awaitable[None]]
 
@@ -60,6 +61,7 @@ class IOC:
         self.prefix = prefix
         self._pvs_by_attr: dict[str, PV] = {}
         self._pvs: dict[str, PV] = {}
+        self._home: Home | None = None
         for attr, spec in type(self).pv_specs.items():
             self.add_pv(spec, attr)
         for kind, arg, attr in type(self).hook_table:
@@ -70,15 +72,48 @@ class IOC:
                 self._pvs_by_attr[arg.attr].on_put_hooks.append(method)
 
     def add_pv(self, spec: PVSpec, attr: str | None = None) -> PV:
-        """Add a PV at run time (before serving starts), e.g. one per channel."""
+        """Add a PV at run time (before serving starts), e.g. one per channel.
+
+        ``attr`` is the name :meth:`pv_by_attr` finds it by (default: the PV
+        name). A PV name or attribute name already in use raises
+        :class:`IOCDefinitionError` and adds nothing.
+        """
         assert spec.name is not None, "spec has no name; pass name=..."
         full = self.prefix + spec.name
+        key = attr or spec.name
         if full in self._pvs:
-            raise IOCDefinitionError(f"{spec.declared_at}: PV {full} is defined twice")
+            existing = self._pvs[full]
+            raise IOCDefinitionError(
+                f"{spec.declared_at}: PV {full} is defined twice: it is already added as "
+                f"attribute {self._attr_of(existing)!r} (declared at "
+                f"{existing.spec.declared_at}); pass another name=... to one of them")
+        if key in self._pvs_by_attr:
+            existing = self._pvs_by_attr[key]
+            raise IOCDefinitionError(
+                f"{spec.declared_at}: cannot add PV {full} as attribute {key!r}: "
+                f"attribute {key!r} is already used by {existing.name} (declared at "
+                f"{existing.spec.declared_at}); pass another attr=... to add_pv")
         live = PV(spec, full)
+        if self._home is not None:
+            live.bind(self._home)
         self._pvs[full] = live
-        self._pvs_by_attr[attr or spec.name] = live
+        self._pvs_by_attr[key] = live
         return live
+
+    def bind_loop(self, loop: Loop, *, timeout: float = FOREIGN_SET_TIMEOUT) -> None:
+        """Make ``loop`` the owner of every PV's state; call it on the loop's thread.
+
+        From then on a ``set``/``.value =``/``set_alarm`` from another thread is
+        applied on the loop thread and waits up to ``timeout`` s for it (see
+        :mod:`podioc.model.threads`). The runtime calls this before the startup
+        hooks.
+        """
+        self._home = Home(loop, timeout)
+        for live in self._pvs.values():
+            live.bind(self._home)
+
+    def _attr_of(self, live: PV) -> str:
+        return next(a for a, p in self._pvs_by_attr.items() if p is live)
 
     # -- access ------------------------------------------------------------
     def pv_by_attr(self, attr: str) -> PV:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,10 +14,12 @@ from ..errors import PutRefused
 from .alarms import NO_ALARM, AlarmState, Severity, Status
 from .kinds import Kind
 from .spec import PVSpec
+from .threads import Home
 
 log = logging.getLogger(__name__)
 
-#: Called with the PV after every change, synchronously, in the event loop.
+#: Called with the PV after every change, synchronously, on the event loop's thread
+#: (see :mod:`.threads` for changes made from other threads).
 Subscriber = Callable[["PV"], None]
 Validator = Callable[[Any], Awaitable[Any]]
 PutHook = Callable[[Any], Awaitable[None]]
@@ -28,9 +31,14 @@ class PV:
     Every change (from IOC code, a CA put or a PVA put) goes through here, gets
     one timestamp and one alarm state, and is then posted to every subscriber,
     so both protocols always report the same thing.
+
+    IOC code may set a PV from any thread: once the IOC is bound to its event
+    loop (the runtime does it before the startup hooks), a change from another
+    thread is applied on the loop's thread and the caller waits until it is
+    (see :mod:`.threads`).
     """
 
-    __slots__ = ("_alarm", "_closed", "_raw", "_subscribers", "_timestamp_ns",
+    __slots__ = ("_alarm", "_closed", "_home", "_raw", "_subscribers", "_timestamp_ns",
                  "_user_alarm", "name", "on_put_hooks", "spec", "validators")
 
     def __init__(self, spec: PVSpec, name: str) -> None:
@@ -42,6 +50,7 @@ class PV:
         self._alarm = self._evaluate_alarm()
         self._subscribers: list[Subscriber] = []
         self._closed = False
+        self._home: Home | None = None
         self.validators: list[Validator] = []
         self.on_put_hooks: list[PutHook] = []
 
@@ -89,16 +98,31 @@ class PV:
         """Set the value from IOC code: type rules apply, control limits do not.
 
         Raises :class:`PutRefused` (a ``ValueError``-like error) on a value of
-        the wrong type or size.
+        the wrong type or size. From a thread other than the event loop's, the
+        change is applied on the loop thread and this call returns once it is
+        (so the thread reads its own write back); it raises ``TimeoutError``
+        if the loop does not get to it in time and ``RuntimeError`` once the
+        IOC has stopped, changing nothing (see :mod:`.threads`).
         """
-        self._commit(self.spec.coerce(value), timestamp)
+        raw = self.spec.coerce(value)
+        home = self._home
+        if home is None or home.thread_id == threading.get_ident():
+            self._commit(raw, timestamp)
+        else:
+            home.run(self.name, lambda: self._commit(raw, timestamp))
 
     def set_alarm(self, severity: Severity | int = Severity.NO_ALARM,
                   status: Status | int = Status.NO_ALARM, message: str = "") -> None:
-        """Raise or clear an alarm from IOC code (e.g. COMM when a device is lost)."""
-        self._user_alarm = AlarmState(Severity(severity), Status(status),
-                                      message or Status(status).name)
-        self._commit(self._raw, None)
+        """Raise or clear an alarm from IOC code (e.g. COMM when a device is lost).
+
+        From another thread it behaves as :meth:`set` does.
+        """
+        alarm = AlarmState(Severity(severity), Status(status), message or Status(status).name)
+        home = self._home
+        if home is None or home.thread_id == threading.get_ident():
+            self._set_user_alarm(alarm)
+        else:
+            home.run(self.name, lambda: self._set_user_alarm(alarm))
 
     async def put(self, value: Any) -> None:
         """A client's put: refused with :class:`PutRefused` unless it passes every rule.
@@ -134,6 +158,10 @@ class PV:
         """Refuse all further client puts (used at shutdown)."""
         self._closed = True
 
+    def bind(self, home: Home) -> None:
+        """Apply changes made from other threads on ``home``'s loop (see :mod:`.threads`)."""
+        self._home = home
+
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
         """Call ``fn(pv)`` after every change; returns an unsubscribe function."""
         self._subscribers.append(fn)
@@ -150,6 +178,10 @@ class PV:
         if self._user_alarm.severity > limit_alarm.severity:
             return self._user_alarm
         return limit_alarm
+
+    def _set_user_alarm(self, alarm: AlarmState) -> None:
+        self._user_alarm = alarm
+        self._commit(self._raw, None)
 
     def _commit(self, raw: Any, timestamp: float | None) -> None:
         self._raw = raw

@@ -50,6 +50,8 @@ class Runtime:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start everything, wait for ``stop``, then stop everything."""
+        # From here on, IOC code in other threads changes PVs on this loop's thread.
+        self.ioc.bind_loop(asyncio.get_running_loop())
         health = Health(self.ioc) if self.health else None
         if self.autosave is not None:
             # its status PVs join the health PVs; restore before startup hooks and servers
