@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 
 class PodiocError(Exception):
     """Base class of every podioc error."""
@@ -18,15 +21,41 @@ class IOCDefinitionError(PodiocError, TypeError):
     """An IOC class or PV declaration is inconsistent (raised when the class is defined)."""
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a config: the field (path), what is wrong, and the fix."""
+
+    field: str
+    problem: str
+    fix: str = ""
+
+    def line(self, source: str) -> str:
+        """``source: field: problem (fix)``."""
+        text = f"{source}: {self.field}: {self.problem}"
+        return f"{text} ({self.fix})" if self.fix else text
+
+
 class ConfigError(PodiocError, ValueError):
-    """An instance config file or setting is invalid."""
+    """An instance config file or setting is invalid.
+
+    ``source``, ``field``, ``problem`` and ``fix`` describe the first problem;
+    ``problems`` holds every problem found (one line each in the message).
+    """
 
     def __init__(self, source: str, field: str, problem: str, fix: str = "") -> None:
         self.source = source
         self.field = field
         self.problem = problem
         self.fix = fix
-        message = f"{source}: {field}: {problem}"
-        if fix:
-            message += f" ({fix})"
-        super().__init__(message)
+        self.problems: tuple[Problem, ...] = (Problem(field, problem, fix),)
+        super().__init__(self.problems[0].line(source))
+
+    @classmethod
+    def of(cls, source: str, problems: Sequence[Problem]) -> ConfigError:
+        """One error reporting every problem in ``problems`` (at least one), a line each."""
+        first = problems[0]
+        error = cls(source, first.field, first.problem, first.fix)
+        error.problems = tuple(problems)
+        if len(problems) > 1:
+            error.args = ("\n".join(p.line(source) for p in problems),)
+        return error

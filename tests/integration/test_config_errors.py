@@ -96,3 +96,26 @@ def test_ioc_definition_error_names_file_and_line(tmp_path: Path, body: str,
     assert f"{source}:6" in result.stderr, result.stderr
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.output
+
+
+def test_describe_reports_every_typo_at_once(tmp_path: Path) -> None:
+    """Three typos in three blocks: one run of the real CLI names all three."""
+    config = tmp_path / "typos.yaml"
+    config.write_text(GOOD + "autosave: {debouce: 1}\ndeploy: {namspace: bl01}\n"
+                             "access: {fiel: rules.acf}\n")
+    result = podioc(["describe", str(config)], timeout=30)
+    assert result.returncode != 0
+    assert "Traceback" not in result.output
+    lines = [line.removeprefix("Error: ") for line in result.stderr.splitlines()]
+    for field, suggestion in (("autosave.debouce", "debounce"), ("deploy.namspace", "namespace"),
+                              ("access.fiel", "file")):
+        assert any(line.startswith(f"{config}: {field}: unknown setting; did you mean "
+                                   f"'{suggestion}'? (known settings: ") for line in lines), \
+            result.stderr
+    assert result.stdout == ""  # nothing was described
+
+
+def test_schema_command_prints_the_json_schema() -> None:
+    result = podioc(["schema"], timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert '"title": "podioc instance config"' in result.stdout

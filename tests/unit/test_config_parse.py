@@ -30,7 +30,8 @@ def test_full_config() -> None:
     cfg = parse({"ioc": "pkg.mod:Dev", "prefix": "", "description": "d", "version": 1,
                  "args": {"gain": 2}, "protocols": ["pva"], "health": False,
                  "epics": {"EPICS_CA_SERVER_PORT": 5070, "EPICS_CAS_INTF_ADDR_LIST": "a b"},
-                 "deploy": {"x": 1}, "autosave": {"period": 5}, "access": {"rules": "r"}})
+                 "deploy": {"namespace": "bl01"}, "autosave": {"period": 5},
+                 "access": {"rules": "r"}})
     assert cfg.protocols == ("pva",) and cfg.health is False and cfg.args == {"gain": 2}
     assert cfg.epics == {"EPICS_CA_SERVER_PORT": "5070", "EPICS_CAS_INTF_ADDR_LIST": "a b"}
 

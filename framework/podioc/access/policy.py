@@ -21,13 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..config.access_block import AccessBlock
+from ..config.problems import validate
+from ..errors import ConfigError, Problem
 from .acf import ACF, Access, parse
 
 log = logging.getLogger(__name__)
-
-_KEYS = {"file", "rules", "groups"}
-
 
 @dataclass(frozen=True)
 class Ruleset:
@@ -71,18 +70,9 @@ def load_ruleset(block: Mapping[str, Any], source: str, base_dir: Path,
     """
     if not isinstance(block, Mapping):
         raise _fail(source, "access", "must be a mapping with file: or rules:, and groups:")
-    unknown = sorted(set(block) - _KEYS)
-    if unknown:
-        raise _fail(source, f"access.{unknown[0]}", "unknown setting",
-                    "known settings: file, rules, groups")
-    has_file, has_rules = block.get("file") is not None, block.get("rules") is not None
-    if has_file == has_rules:
-        raise _fail(source, "access", "needs exactly one of file: or rules:",
-                    "file: rules.acf (relative to the config) or rules: | followed by ACF text")
-    if has_file:
-        if not isinstance(block["file"], str) or not block["file"].strip():
-            raise _fail(source, "access.file", "must be a file name")
-        path = (base_dir / block["file"]).resolve()
+    checked = validate(AccessBlock, dict(block), source, "access")
+    if checked.file is not None:
+        path = (base_dir / checked.file).resolve()
         try:
             text = path.read_text()
         except OSError as exc:
@@ -90,35 +80,33 @@ def load_ruleset(block: Mapping[str, Any], source: str, base_dir: Path,
                         f"check access.file in {source}") from None
         origin = str(path)
     else:
-        if not isinstance(block["rules"], str):
-            raise _fail(source, "access.rules", "must be ACF text (use rules: |)")
-        text, origin = block["rules"], f"{source} (access.rules)"
+        assert checked.rules is not None
+        text, origin = checked.rules, f"{source} (access.rules)"
     acf = parse(text, origin, resolve)
 
     names = set(pv_names)
     attrs = attrs or {}
-    groups_cfg = block.get("groups") or {}
-    if not isinstance(groups_cfg, Mapping):
-        raise _fail(source, "access.groups", "must map ASG names to lists of PV names")
     groups: dict[str, str] = {}
-    for asg, members in groups_cfg.items():
-        if not isinstance(asg, str) or asg not in acf.asgs:
-            raise _fail(source, f"access.groups.{asg}", f"ASG {asg!r} is not defined in "
-                        f"{origin}", f"defined: {', '.join(sorted(acf.asgs)) or 'none'}")
-        if isinstance(members, str):
-            members = [members]
-        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
-            raise _fail(source, f"access.groups.{asg}", "must be a list of PV names")
-        for member in members:
+    found: list[Problem] = []
+    for asg, listed in (checked.groups or {}).items():
+        where = f"access.groups.{asg}"
+        if asg not in acf.asgs:
+            found.append(Problem(where, f"ASG {asg!r} is not defined in {origin}",
+                                 f"defined: {', '.join(sorted(acf.asgs)) or 'none'}"))
+            continue
+        for member in [listed] if isinstance(listed, str) else listed:
             full = (member if member in names else prefix + member
                     if prefix + member in names else attrs.get(member))
             if full is None:
-                raise _fail(source, f"access.groups.{asg}", f"no PV {member!r}",
-                            "use a PV name with or without the prefix, or the attribute name")
-            if full in groups and groups[full] != asg:
-                raise _fail(source, f"access.groups.{asg}", f"PV {member!r} is already in "
-                            f"group {groups[full]!r}", "a PV belongs to one group")
-            groups[full] = asg
+                found.append(Problem(where, f"no PV {member!r}", "use a PV name with or "
+                                     "without the prefix, or the attribute name"))
+            elif full in groups and groups[full] != asg:
+                found.append(Problem(where, f"PV {member!r} is already in group "
+                                     f"{groups[full]!r}", "a PV belongs to one group"))
+            else:
+                groups[full] = asg
+    if found:
+        raise ConfigError.of(source, found)
     if "DEFAULT" not in acf.asgs and len(groups) < len(names):
         acf.warnings.append(f"{origin}: no ASG(DEFAULT): PVs not assigned to a group get no "
                             "access at all (as in EPICS)")

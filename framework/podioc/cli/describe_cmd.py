@@ -6,9 +6,9 @@ import json
 
 import click
 
+from ..config.target import resolve
 from ..diagnostics.describe import describe_instance, format_table
 from ..errors import PodiocError
-from ..runtime.target import resolve
 from .common import TARGET_HELP, fail, target_options
 
 

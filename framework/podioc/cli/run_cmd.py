@@ -9,8 +9,8 @@ from types import FrameType
 
 import click
 
+from ..config.target import resolve
 from ..errors import PodiocError
-from ..runtime.target import resolve
 from .common import TARGET_HELP, fail, target_options
 
 

@@ -24,14 +24,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..config.epicsvars import parse_yes_no, split_address_list
 from ..errors import ConfigError
 from ..protocols.ca.discovery import (
     Interface,
     beacon_targets,
     interfaces,
-    parse_flag,
     search_bindings,
-    split_list,
 )
 from ..runtime.settings import Settings
 
@@ -350,7 +349,8 @@ def _check_ca_server(report: Report, s: Settings, ifaces: Sequence[Interface], p
                   if subnets else "; no subnet's broadcast searches reach it"))
     sharers = probes.udp_sharers(s.ca_server_port)
     if sharers:
-        fan = parse_flag(env.get("PODIOC_CA_SEARCH_FANOUT"), True)
+        fan = _flag(report, topic, env, "PODIOC_CA_SEARCH_FANOUT", "FAIL",
+                    "set it to YES or NO before starting the IOC")
         pids = sorted({h.split(" pid ")[1].split()[0] for h in sharers if " pid " in h})
         report.add("INFO" if fan else "WARN", topic,
                    f"{len(sharers)} socket(s) of other CA servers already use UDP "
@@ -427,9 +427,10 @@ def _check_clients(report: Report, env: Mapping[str, str], ifaces: Sequence[Inte
                    probes: Probes) -> None:
     topic = "Clients started here (caget, pvget, podioc probe)"
     for proto, var in (("CA", "EPICS_CA"), ("PVA", "EPICS_PVA")):
-        addrs = split_list(env.get(f"{var}_ADDR_LIST"))
-        names = split_list(env.get(f"{var}_NAME_SERVERS"))
-        auto = parse_flag(env.get(f"{var}_AUTO_ADDR_LIST"), True)
+        addrs = split_address_list(env.get(f"{var}_ADDR_LIST"))
+        names = split_address_list(env.get(f"{var}_NAME_SERVERS"))
+        auto = _flag(report, topic, env, f"{var}_AUTO_ADDR_LIST", "WARN",
+                     "clients may read it either way; doctor assumes YES")
         if not auto and not addrs and not names:
             report.add("FAIL", topic, f"{var}_AUTO_ADDR_LIST=NO with an empty {var}_ADDR_LIST:"
                        f" a {proto} client here searches nowhere and finds nothing",
@@ -450,6 +451,17 @@ def _check_clients(report: Report, env: Mapping[str, str], ifaces: Sequence[Inte
             if error:
                 report.add("WARN", topic, f"{var}_ADDR_LIST entry {addr} is unreachable: "
                            f"{error}")
+
+
+def _flag(report: Report, topic: str, env: Mapping[str, str], name: str, status: str,
+          consequence: str) -> bool:
+    """A YES/NO variable (default YES); a value that is neither is reported, not guessed."""
+    try:
+        return parse_yes_no(name, env.get(name), True)
+    except ConfigError as exc:
+        report.add(status, topic, f"{name}={env[name]!r} is not YES or NO: {consequence}",
+                   exc.fix)
+        return True
 
 
 def to_json_text(report: Report) -> str:

@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, ClassVar
 
-from ..errors import ConfigError, IOCDefinitionError
+from ..errors import ConfigError, IOCDefinitionError, Problem
 from .hooks import HOOK_ATTR, where
 from .spec import PVSpec
 from .state import PV
@@ -141,16 +141,16 @@ class IOC:
                   if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
         takes_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
         accepted = [n for n in params if n != "prefix"]
-        for key in args:
-            if key not in params and not takes_any:
-                raise ConfigError(source, f"args.{key}",
-                                  f"{cls.__name__} takes no argument {key!r}",
-                                  f"accepted: {', '.join(accepted) or 'none'}")
+        found = [Problem(f"args.{key}", f"{cls.__name__} takes no argument {key!r}",
+                         f"accepted: {', '.join(accepted) or 'none'}")
+                 for key in args if key not in params and not takes_any]
         missing = [n for n, p in params.items()
                    if p.default is p.empty and n != "prefix" and n not in args]
         if missing:
-            raise ConfigError(source, "args", f"{cls.__name__} needs {', '.join(missing)}",
-                              "add them under args:")
+            found.append(Problem("args", f"{cls.__name__} needs {', '.join(missing)}",
+                                 "add them under args:"))
+        if found:
+            raise ConfigError.of(source, found)
         try:
             return cls(prefix=prefix, **args)
         except (TypeError, ValueError) as exc:

@@ -10,14 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..errors import ConfigError
-
-_TRUE = {"yes", "y", "true", "1", "on"}
-_FALSE = {"no", "n", "false", "0", "off"}
+from ..config.epicsvars import parse_number, parse_port, parse_yes_no, split_address_list
 
 
 def _split(value: str) -> tuple[str, ...]:
-    return tuple(v for v in value.replace(",", " ").split() if v)
+    return tuple(split_address_list(value))
 
 
 @dataclass(frozen=True)
@@ -46,36 +43,16 @@ class Settings:
 
         def port(*keys: str, default: int) -> int:
             for key in keys:
-                if raw.get(key, "").strip():
-                    try:
-                        value = int(raw[key])
-                    except ValueError:
-                        value = -1
-                    if not 0 <= value <= 65535:
-                        raise ConfigError(source, key, f"{raw[key]!r} is not a port number",
-                                          "use 0..65535 (0 picks a free port)")
+                value = parse_port(key, raw.get(key), source=source)
+                if value is not None:
                     return value
             return default
 
         def flag(key: str, default: bool) -> bool:
-            value = raw.get(key, "").strip().lower()
-            if not value:
-                return default
-            if value in _TRUE | _FALSE:
-                return value in _TRUE
-            raise ConfigError(source, key, f"{raw[key]!r} is not YES or NO")
+            return parse_yes_no(key, raw.get(key), default, source=source)
 
         def number(key: str, default: float, minimum: float) -> float:
-            value = raw.get(key, "").strip()
-            if not value:
-                return default
-            try:
-                out = float(value)
-            except ValueError:
-                out = minimum - 1
-            if out < minimum:
-                raise ConfigError(source, key, f"{value!r} must be a number >= {minimum}")
-            return out
+            return parse_number(key, raw.get(key), default, minimum, source=source)
 
         ca_port = port("EPICS_CAS_SERVER_PORT", "EPICS_CA_SERVER_PORT", default=5064)
         return cls(

@@ -7,9 +7,7 @@ from .plans import (
     SearchBinding,
     beacon_targets,
     host_port,
-    parse_flag,
     search_bindings,
-    split_list,
 )
 from .relay import Relay
 from .search import Discovery, SequenceEchoBroadcaster
@@ -28,7 +26,5 @@ __all__ = [
     "beacon_targets",
     "host_port",
     "interfaces",
-    "parse_flag",
     "search_bindings",
-    "split_list",
 ]

@@ -12,19 +12,6 @@ from dataclasses import dataclass
 from .interfaces import LOOPBACK_BROADCAST, Interface
 
 log = logging.getLogger(__name__)
-_TRUE = {"yes", "y", "true", "1", "on"}
-
-
-def parse_flag(value: str | None, default: bool) -> bool:
-    """An EPICS YES/NO variable."""
-    if value is None or not str(value).strip():
-        return default
-    return str(value).strip().lower() in _TRUE
-
-
-def split_list(value: str | None) -> list[str]:
-    """An EPICS address list (spaces or commas)."""
-    return [v for v in (value or "").replace(",", " ").split() if v]
 
 
 def host_port(entry: str, default_port: int) -> tuple[str, int]:

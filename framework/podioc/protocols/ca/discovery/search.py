@@ -44,9 +44,10 @@ from typing import Any
 
 import caproto as ca
 
+from ....config.epicsvars import parse_yes_no, split_address_list
 from .beacons import send_beacons
 from .interfaces import AddressBook, Interface, interfaces
-from .plans import BeaconTarget, beacon_targets, parse_flag, search_bindings, split_list
+from .plans import BeaconTarget, beacon_targets, search_bindings
 from .relay import Relay
 from .sockets import SearchSocket
 
@@ -101,7 +102,8 @@ class Discovery:
         self.ctx = ctx
         logging.getLogger("caproto.ctx").addFilter(_NOISE)  # idempotent
         env = os.environ if env is None else env
-        self.fanout = parse_flag(env.get("PODIOC_CA_SEARCH_FANOUT"), True)
+        self.fanout = parse_yes_no("PODIOC_CA_SEARCH_FANOUT", env.get("PODIOC_CA_SEARCH_FANOUT"),
+                                   True)
         self.book = AddressBook(source)
         self._source = source
         self.broadcaster = SequenceEchoBroadcaster(ca.SERVER)
@@ -214,8 +216,10 @@ class Discovery:
         """Where this server's beacons go (see :func:`.plans.beacon_targets`)."""
         env = self.ctx.environ
         intf = [] if list(self.ctx.interfaces) == ["0.0.0.0"] else list(self.ctx.interfaces)
-        return beacon_targets(intf, split_list(env.get("EPICS_CAS_BEACON_ADDR_LIST")),
-                              parse_flag(env.get("EPICS_CAS_AUTO_BEACON_ADDR_LIST"), True),
+        auto = parse_yes_no("EPICS_CAS_AUTO_BEACON_ADDR_LIST",
+                            env.get("EPICS_CAS_AUTO_BEACON_ADDR_LIST"), True)
+        return beacon_targets(intf, split_address_list(env.get("EPICS_CAS_BEACON_ADDR_LIST")),
+                              auto,
                               int(env.get("EPICS_CAS_BEACON_PORT") or 5065), self._source())
 
     async def beacon_loop(self, sleep: Callable[[float], Any] = asyncio.sleep) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .. import config as config_mod
-from ..config import InstanceConfig
 from ..model import IOC
-from .loader import load_class
+from .instance import InstanceConfig
+from .ioc_class import load_class
+from .load import is_config_path, load, parse
 
 
 def resolve(target: str, prefix: str | None = None,
@@ -19,18 +19,18 @@ def resolve(target: str, prefix: str | None = None,
     ``package.module:Class``; ``prefix`` and ``protocols`` (comma-separated)
     override the config.
     """
-    if config_mod.is_config_path(target):
-        cfg = config_mod.load(target)
+    if is_config_path(target):
+        cfg = load(target)
     else:
         cfg = InstanceConfig(ioc=target, prefix="", source="<command line>",
                              base_dir=Path.cwd())
     if prefix is not None:
-        config_mod.parse({"ioc": cfg.ioc, "prefix": prefix}, "--prefix", cfg.base_dir)
+        parse({"ioc": cfg.ioc, "prefix": prefix}, "--prefix", cfg.base_dir)
         cfg = replace(cfg, prefix=prefix)
     if protocols is not None:
         chosen = [p.strip() for p in protocols.split(",") if p.strip()]
-        config_mod.parse({"ioc": cfg.ioc, "prefix": cfg.prefix, "protocols": chosen},
-                         "--protocols", cfg.base_dir)
+        parse({"ioc": cfg.ioc, "prefix": cfg.prefix, "protocols": chosen}, "--protocols",
+              cfg.base_dir)
         cfg = replace(cfg, protocols=tuple(chosen))
     cls = load_class(cfg.ioc, cfg.base_dir, cfg.source)
     return cfg, cls

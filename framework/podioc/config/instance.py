@@ -1,0 +1,40 @@
+"""A validated instance config, as the rest of podioc uses it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .schema import PROTOCOLS
+
+
+@dataclass(frozen=True)
+class InstanceConfig:
+    """A validated instance config.
+
+    ``deploy``, ``autosave`` and ``access`` are the blocks as written (already
+    checked against :mod:`.schema`); :mod:`podioc.deploy.settings`,
+    :mod:`podioc.autosave.settings` and :mod:`podioc.access` build their
+    typed settings from them with the same models.
+    """
+
+    ioc: str
+    prefix: str
+    source: str = "<command line>"
+    base_dir: Path = field(default_factory=Path.cwd)
+    description: str = ""
+    args: dict[str, Any] = field(default_factory=dict)
+    protocols: tuple[str, ...] = PROTOCOLS
+    health: bool = True
+    epics: dict[str, str] = field(default_factory=dict)
+    deploy: dict[str, Any] = field(default_factory=dict)
+    autosave: dict[str, Any] = field(default_factory=dict)
+    access: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """A DNS-1123-friendly instance name derived from the file name."""
+        stem = Path(self.source).stem if self.source.endswith((".yaml", ".yml")) else self.prefix
+        return re.sub(r"[^a-z0-9-]+", "-", stem.lower()).strip("-") or "ioc"
