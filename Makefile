@@ -24,6 +24,7 @@ test: venv
 lint: venv
 	$(BIN)/ruff check framework iocs tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: venv
 	$(BIN)/python benchmarks/run.py

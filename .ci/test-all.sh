@@ -24,6 +24,7 @@ podioc_netns_setup
 echo "== lint"
 "$BIN"/ruff check framework iocs tests benchmarks
 "$BIN"/mypy
+"$BIN"/lint-imports
 podioc_docker_lint
 bash .ci/checkov.sh
 
