@@ -6,11 +6,12 @@ with IocProcess("iocs/demo/demo.yaml", log_dir=tmp_path) as ioc:
 assert ioc.returncode == 0
 ```
 
-The IOC gets explicit ``EPICS_*`` settings pinned to loopback and free ports;
-readiness is the "serving ..." log line with the ports asked for (if caproto
-or pvxs moved to another port because ours was taken meanwhile, the IOC is
-restarted on fresh ports). stdout and stderr go to one log file, shown by
-the conftest in the report of a failing test.
+The IOC gets explicit ``EPICS_*`` settings pinned to loopback and free ports.
+Readiness is probed, as a client sees it: the process listens on the TCP
+ports asked for, a CA client can create a channel to its HEARTBEAT PV and a
+PVA client can read it (if caproto or pvxs moved to another port because ours
+was taken meanwhile, the IOC is restarted on fresh ports). stdout and stderr
+go to one log file, shown by the conftest in the report of a failing test.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from types import TracebackType
 from typing import Any
 
 from .ports import free_ports
+from .readiness import listening_ports, probe_ready
 
 #: Every IocProcess alive in this test process (for failure reports and cleanup).
 LIVE: list[IocProcess] = []
@@ -137,17 +139,17 @@ class IocProcess:
             self.ca_port, self.pva_port, self.pva_bport, self.repeater_port = free_ports(4)
             self._launch()
             try:
-                match = self._wait_ready()
+                moved = self._wait_ready()
             except IocStartError:
                 self.stop(timeout=5.0)
                 raise
-            if (match["ca"], match["pva"]) == (str(self.ca_port), str(self.pva_port)):
-                self.pv_count = int(match["count"])
+            if not moved:
+                self.pv_count = self._served_count()
                 return self
             self.stop(timeout=5.0)
             if attempt == attempts - 1:
                 raise IocStartError(f"IOC serves on other ports than asked for "
-                                    f"({match.group(0)}):\n{self.log_text()}")
+                                    f"({moved}):\n{self.log_text()}")
         raise AssertionError("unreachable")
 
     def _launch(self) -> None:
@@ -166,20 +168,34 @@ class IocProcess:
         self.returncode = None
         LIVE.append(self)
 
-    def _wait_ready(self) -> re.Match[str]:
+    def _wait_ready(self) -> str:
+        """Poll until the IOC answers probes (''), or moved to other ports (which)."""
         assert self.proc is not None
         deadline = time.monotonic() + self.ready_timeout
         while True:
-            match = SERVING_RE.search(self.log_text(since=self._log_offset))
-            if match:
-                return match
             if self.proc.poll() is not None:
                 raise IocStartError(f"IOC exited with {self.proc.returncode} before serving:\n"
                                     f"{self.log_text()}")
+            listening = listening_ports(self.pid)
+            wanted = {self.ca_port, self.pva_port}
+            if len(listening) >= 2 and not wanted <= listening:
+                return f"listening on TCP {sorted(listening)}, asked for {sorted(wanted)}"
+            if wanted <= listening and probe_ready(self):
+                return ""
             if time.monotonic() > deadline:
                 raise IocStartError(f"IOC not serving after {self.ready_timeout:.0f} s:\n"
                                     f"{self.log_text()}")
             time.sleep(0.05)
+
+    def _served_count(self, timeout: float = 10.0) -> int:
+        """The PV count the IOC reports in its "serving N PVs" line (0 if none)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = SERVING_RE.search(self.log_text(since=self._log_offset))
+            if match:
+                return int(match["count"])
+            time.sleep(0.05)
+        return 0
 
     @property
     def pid(self) -> int:
