@@ -15,6 +15,7 @@ from ..autosave.service import Autosave
 from ..config import InstanceConfig
 from ..limits.resources import Limits
 from ..model import IOC
+from ..util.tasks import watch
 from .server import Runtime
 from .settings import Settings
 
@@ -61,6 +62,7 @@ def _on_hangup(runtime: Runtime, tasks: set[asyncio.Task[Any]]) -> None:
         log.info("SIGHUP received: no access rules configured, nothing to reload")
         return
     log.info("SIGHUP received: reloading the access rules")
-    task = asyncio.get_running_loop().create_task(runtime.policy.reload())
+    task = watch(asyncio.get_running_loop().create_task(runtime.policy.reload()),
+                 "reloading the access rules")
     tasks.add(task)
     task.add_done_callback(tasks.discard)

@@ -15,6 +15,7 @@ from ..access.policy import AccessPolicy
 from ..autosave.service import Autosave
 from ..limits.resources import Limits
 from ..model import IOC
+from ..util.tasks import watch
 from .health import Health
 from .scans import run_scan
 from .settings import Settings
@@ -107,7 +108,7 @@ class Runtime:
             log.info("stopped")
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
+        task = watch(asyncio.get_running_loop().create_task(coro, name=name))
         self._tasks.append(task)
         return task
 

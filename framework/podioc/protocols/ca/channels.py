@@ -33,6 +33,7 @@ from ...errors import PutRefused
 from ...model.kinds import Kind
 from ...model.state import PV
 from ...util.gcpause import gc_paused
+from ...util.tasks import watch
 from ..typemap import display_limits, mapping
 from .guard import ConversionDirection
 
@@ -230,5 +231,5 @@ def make_pvdb(pvs: dict[str, PV]) -> dict[str, Any]:
             for name in pvs:
                 db[name]  # makes it
         return db
-    db.filling = loop.create_task(db.fill(), name="ca-pvdb-fill")
+    db.filling = watch(loop.create_task(db.fill(), name="ca-pvdb-fill"))
     return db
