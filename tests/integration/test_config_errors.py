@@ -69,6 +69,16 @@ def test_bad_epics_environment() -> None:
     assert "Traceback" not in result.output
 
 
+def test_a_podioc_flag_that_is_not_yes_or_no_stops_the_ioc_before_serving() -> None:
+    """Before, any value but a "yes" word silently turned the CA search fan-out off."""
+    env = isolated_env()
+    env["PODIOC_CA_SEARCH_FANOUT"] = "enable"
+    result = podioc(["run", str(ALLKINDS), "--prefix", "F:"], env=env, timeout=30)
+    assert result.returncode != 0
+    assert "PODIOC_CA_SEARCH_FANOUT: 'enable' is not YES or NO" in result.stderr
+    assert "serving" not in result.output and "Traceback" not in result.output
+
+
 IOC_DEFINITION_CASES = [
     ("contradictory-limits", "x = pv.float(0.0, limits=(10, 1))",
      "limits=(10.0, 1.0) must be (low, high) with low < high"),

@@ -13,6 +13,7 @@ from typing import Any
 from ..access import policy_for
 from ..autosave.service import Autosave
 from ..config import InstanceConfig
+from ..config.epicsvars import parse_yes_no
 from ..limits.resources import Limits
 from ..model import IOC
 from ..util.tasks import watch
@@ -51,7 +52,10 @@ async def serve(cfg: InstanceConfig, cls: type[IOC]) -> None:
     runtime = Runtime(ioc, settings, cfg.protocols, cfg.health,
                       autosave=Autosave.from_config(cfg, os.environ),
                       access=partial(policy_for, cfg) if cfg.access else None,
-                      limits=Limits.from_env(os.environ, settings.ca_max_array_bytes))
+                      limits=Limits.from_env(os.environ, settings.ca_max_array_bytes),
+                      ca_search_fanout=parse_yes_no(
+                          "PODIOC_CA_SEARCH_FANOUT", os.environ.get("PODIOC_CA_SEARCH_FANOUT"),
+                          True))
     loop.add_signal_handler(signal.SIGHUP, _on_hangup, runtime, set())
     await runtime.run(stop)
 

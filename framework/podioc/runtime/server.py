@@ -44,6 +44,8 @@ class Runtime:
     #: builds the access policy once every PV exists (None: no access rules)
     access: Callable[[IOC], AccessPolicy | None] | None = None
     limits: Limits = field(default_factory=Limits)
+    #: re-broadcast unicast CA searches to the node's other servers (PODIOC_CA_SEARCH_FANOUT)
+    ca_search_fanout: bool = True
     policy: AccessPolicy | None = None
     endpoints: Endpoints = field(default_factory=lambda: Endpoints())
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -119,7 +121,8 @@ class Runtime:
         os.environ.update(self.settings.caproto_env())
         interfaces = list(self.settings.ca_intf_addrs) or ["0.0.0.0"]
         ctx = ServerContext(make_pvdb(self.ioc.pvs), interfaces, pvs=self.ioc.pvs.values(),
-                            limits=self.limits, policy=self.policy)
+                            limits=self.limits, policy=self.policy,
+                            search_fanout=self.ca_search_fanout)
         bound = asyncio.Event()
 
         async def on_bound(_async_lib: Any) -> None:

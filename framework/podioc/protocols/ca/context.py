@@ -54,13 +54,13 @@ class ServerContext(AsyncioContext):  # type: ignore[misc]
 
     def __init__(self, pvdb: Any, interfaces: Iterable[str] | None = None, *,
                  pvs: Iterable[PV] = (), limits: Limits | None = None,
-                 policy: AccessPolicy | None = None) -> None:
+                 policy: AccessPolicy | None = None, search_fanout: bool = True) -> None:
         super().__init__(pvdb, list(interfaces) if interfaces is not None else None)
         ratelimit.install()
         self.circuit_limits = CircuitLimits.for_pvs(limits or Limits(), pvs)
         self.policy = policy
         self.subscription_queue = CoalescingQueue()
-        self.discovery = Discovery(self)
+        self.discovery = Discovery(self, fanout=search_fanout)
         self.broadcaster = self.discovery.broadcaster
         self._reloads: set[asyncio.Task[int]] = set()
         if policy is not None:

@@ -38,8 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import caproto as ca
@@ -97,13 +96,12 @@ _NOISE = _NoBroadcastBeaconNoise()
 class Discovery:
     """Search sockets, fan-out relay and beacons of one caproto server ``Context``."""
 
-    def __init__(self, ctx: Any, env: Mapping[str, str] | None = None,
+    def __init__(self, ctx: Any, *, fanout: bool = True,
                  source: Callable[[], list[Interface]] = interfaces) -> None:
+        """``fanout``: re-broadcast unicast searches (``PODIOC_CA_SEARCH_FANOUT``)."""
         self.ctx = ctx
         logging.getLogger("caproto.ctx").addFilter(_NOISE)  # idempotent
-        env = os.environ if env is None else env
-        self.fanout = parse_yes_no("PODIOC_CA_SEARCH_FANOUT", env.get("PODIOC_CA_SEARCH_FANOUT"),
-                                   True)
+        self.fanout = fanout
         self.book = AddressBook(source)
         self._source = source
         self.broadcaster = SequenceEchoBroadcaster(ca.SERVER)
