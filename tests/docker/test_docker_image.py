@@ -10,7 +10,11 @@ import pytest
 from docker_support import REPO, SESSION, TEST_LABEL, podioc_cli
 
 from podioc import __version__
-from podioc.deploy import image as img
+from podioc.deploy.buildcontext import BuildOptions, assemble_context, check_ioc_dirs
+from podioc.deploy.engine import ImageBuildError, PythonTarget
+from podioc.deploy.image import BuildEvent, added_size, parse_stream
+from podioc.deploy.source import framework_source
+from podioc.deploy.wheels import make_wheelhouse
 
 #: What podioc adds on top of the base image (numpy, p4p, caproto, podioc, the demo).
 MAX_ADDED_BYTES = 150 * 1000 * 1000
@@ -35,7 +39,7 @@ def test_image_metadata(engine: Any, test_image: str, base_image: str) -> None:
 
 @pytest.mark.docker
 def test_added_layers_stay_small(engine: Any, test_image: str, base_image: str) -> None:
-    added = img.added_size(engine, test_image, base_image)
+    added = added_size(engine, test_image, base_image)
     print(f"podioc adds {added / 1e6:.1f} MB to {base_image}")
     assert 0 < added <= MAX_ADDED_BYTES
 
@@ -99,8 +103,8 @@ def test_build_stream_error_carries_step_output() -> None:
          "errorDetail": {"code": 2, "message": "returned a non-zero code: 2"}},
     ]
     events = []
-    with pytest.raises(img.ImageBuildError) as info:
-        for event in img.parse_stream(chunks):
+    with pytest.raises(ImageBuildError) as info:
+        for event in parse_stream(chunks):
             events.append(event)
     assert [(e.kind, e.step) for e in events if e.kind == "step"] == [("step", 1), ("step", 2)]
     assert info.value.step == "RUN make"
@@ -112,28 +116,28 @@ def test_build_stream_success_gives_image_id() -> None:
     chunks: list[dict[str, Any]] = [
         {"stream": "Step 1/1 : FROM base\n"}, {"aux": {"ID": "sha256:feed"}},
         {"stream": "Successfully built feed\n"}]
-    events = list(img.parse_stream(chunks))
-    assert events[-1] == img.BuildEvent("done", "sha256:feed")
+    events = list(parse_stream(chunks))
+    assert events[-1] == BuildEvent("done", "sha256:feed")
 
 
 def test_wheel_platforms_follow_the_c_library() -> None:
-    glibc = img.PythonTarget("3.12", "x86_64", "glibc", "2.36")
+    glibc = PythonTarget("3.12", "x86_64", "glibc", "2.36")
     tags = glibc.platforms()
     assert tags[0] == "manylinux_2_36_x86_64" and "manylinux2014_x86_64" in tags
     assert "manylinux_2_37_x86_64" not in tags
     assert glibc.key == "cp312-x86_64-glibc2.36"
-    old = img.PythonTarget("3.11", "aarch64", "glibc", "2.17").platforms()
+    old = PythonTarget("3.11", "aarch64", "glibc", "2.17").platforms()
     assert "manylinux2014_aarch64" in old and "manylinux_2_28_aarch64" not in old
-    musl = img.PythonTarget("3.12", "x86_64", "musl", "0").platforms()
+    musl = PythonTarget("3.12", "x86_64", "musl", "0").platforms()
     assert musl[0] == "musllinux_1_2_x86_64"
 
 
 def test_context_mirrors_the_source_tree(tmp_path: Path) -> None:
-    source = img.framework_source()
+    source = framework_source()
     assert source.from_checkout
     assert source.dockerfile == (REPO / "Dockerfile").read_text()
-    opts = img.BuildOptions(ioc_dirs=(REPO / "iocs" / "demo",))
-    ctx = img.assemble_context(opts, tmp_path / "ctx", source)
+    opts = BuildOptions(ioc_dirs=(REPO / "iocs" / "demo",))
+    ctx = assemble_context(opts, tmp_path / "ctx", source)
     for path in ("Dockerfile", "pyproject.toml", "README.md", "framework/podioc/__init__.py",
                  "iocs/demo/demo.yaml", "iocs/demo/ioc.py", "wheels"):
         assert (ctx / path).exists(), path
@@ -144,8 +148,8 @@ def test_ioc_dir_names_must_be_unique(tmp_path: Path) -> None:
     for parent in ("a", "b"):
         (tmp_path / parent / "heater").mkdir(parents=True)
         (tmp_path / parent / "heater" / "ioc.py").write_text("")
-    with pytest.raises(img.ImageBuildError, match="would both become /iocs/heater"):
-        img.check_ioc_dirs([tmp_path / "a" / "heater", tmp_path / "b" / "heater"])
+    with pytest.raises(ImageBuildError, match="would both become /iocs/heater"):
+        check_ioc_dirs([tmp_path / "a" / "heater", tmp_path / "b" / "heater"])
 
 
 def test_wheelhouse_keeps_only_the_wheels_pip_chose(tmp_path: Path) -> None:
@@ -161,8 +165,8 @@ def test_wheelhouse_keeps_only_the_wheels_pip_chose(tmp_path: Path) -> None:
                "Successfully downloaded numpy\n")
         return subprocess.CompletedProcess(cmd, 0, out, "")
 
-    target = img.PythonTarget("3.12", "x86_64", "glibc", "2.36")
-    wheels = img.make_wheelhouse(target, tmp_path, ["numpy<3"], runner=fake_pip)
+    target = PythonTarget("3.12", "x86_64", "glibc", "2.36")
+    wheels = make_wheelhouse(target, tmp_path, ["numpy<3"], runner=fake_pip)
     assert wheels == [tmp_path / "numpy-2.0-cp312-none-any.whl"]
     cmd = seen[0]
     assert cmd[cmd.index("--python-version") + 1] == "3.12"
@@ -171,6 +175,6 @@ def test_wheelhouse_keeps_only_the_wheels_pip_chose(tmp_path: Path) -> None:
     def failing_pip(cmd: list[str]) -> subprocess.CompletedProcess[str]:
         return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution\n")
 
-    with pytest.raises(img.ImageBuildError, match="--no-wheelhouse") as info:
-        img.make_wheelhouse(target, tmp_path, ["numpy<1"], runner=failing_pip)
+    with pytest.raises(ImageBuildError, match="--no-wheelhouse") as info:
+        make_wheelhouse(target, tmp_path, ["numpy<1"], runner=failing_pip)
     assert info.value.output == ["ERROR: No matching distribution"]

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from podioc import config as config_mod
-from podioc.deploy import manifests
+from podioc.deploy import manifest_files, manifests
 from podioc.deploy.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,7 +77,7 @@ def render_into(directory: Path, *, strip_skips: bool, image: str | None = None)
             for key in [k for k in ann if k.startswith("checkov.io/skip")]:
                 del ann[key]
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "all.yaml").write_text(manifests.to_yaml(objects))
+    (directory / "all.yaml").write_text(manifest_files.to_yaml(objects))
 
 
 def test_each_skip_is_needed_and_nothing_else_fails(checkov_bin: str, offline: list[str],

@@ -18,7 +18,7 @@ from podioc import __version__
 from podioc import config as config_mod
 from podioc.cli import cli
 from podioc.config import InstanceConfig
-from podioc.deploy import manifests
+from podioc.deploy import manifest_files, manifests, podconfig
 from podioc.deploy.settings import DeploySettings, load_settings
 from podioc.errors import ConfigError
 
@@ -282,7 +282,7 @@ def test_config_change_restarts_the_ioc(tmp_path: Path) -> None:
     ("mypkg.devices:Dev", "/iocs/demo/", "mypkg.devices:Dev"),
 ])
 def test_ioc_ref_in_image(ref: str, code_dir: str, expected: str) -> None:
-    assert manifests.ioc_ref_in_image(ref, code_dir) == expected
+    assert podconfig.ioc_ref_in_image(ref, code_dir) == expected
 
 
 def test_code_dir_from_directory_and_override(tmp_path: Path) -> None:
@@ -519,7 +519,7 @@ def regenerate_command() -> str:
 def test_k8s_directory_is_up_to_date() -> None:
     configs = instance_configs()
     assert configs, "no instance configs found under iocs/"
-    expected = manifests.kustomize_tree([load(p) for p in configs])
+    expected = manifest_files.kustomize_tree([load(p) for p in configs])
     actual = {str(p.relative_to(K8S)): p.read_text() for p in K8S.rglob("*")
               if p.is_file() and p.suffix in (".yaml", ".yml")}
     stale = sorted(set(actual) - set(expected))

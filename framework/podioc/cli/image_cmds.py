@@ -1,9 +1,9 @@
 """``podioc build``, ``up``, ``down``, ``logs`` and ``ps``: images and local containers.
 
-Thin: the work is in :mod:`podioc.deploy.image` and
-:mod:`podioc.deploy.containers`; this module parses options and renders
-progress. Each option can also be set by the ``PODIOC_*`` variable its help
-shows.
+Thin: the work is in :mod:`podioc.deploy.image` (with its helpers ``engine``,
+``buildcontext``, ``source`` and ``wheels``) and :mod:`podioc.deploy.containers`;
+this module parses options and renders progress. Each option can also be set
+by the ``PODIOC_*`` variable its help shows.
 """
 
 from __future__ import annotations
@@ -20,11 +20,19 @@ import click
 from .. import config as config_mod
 from .._version import __version__
 from ..deploy import containers as ctr
-from ..deploy import image as img
+from ..deploy.buildcontext import (
+    DEFAULT_BASE_IMAGE,
+    DEFAULT_REPOSITORY,
+    BuildOptions,
+    git_remote_url,
+    git_revision,
+)
+from ..deploy.engine import connect
+from ..deploy.image import BuildEvent, build_image
 from ..errors import PodiocError
 from .common import cli, fail
 
-_DEFAULT_TAG = f"{img.DEFAULT_REPOSITORY}:{__version__}"
+_DEFAULT_TAG = f"{DEFAULT_REPOSITORY}:{__version__}"
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
@@ -55,7 +63,7 @@ class _Progress:
     def _width(self) -> int:
         return max(shutil.get_terminal_size((100, 20)).columns - 1, 20)
 
-    def __call__(self, event: img.BuildEvent) -> None:
+    def __call__(self, event: BuildEvent) -> None:
         if self.quiet:
             return
         elapsed = f"{time.monotonic() - self.started:6.1f}s"
@@ -85,7 +93,7 @@ class _Progress:
 @click.option("--tag", "-t", envvar="PODIOC_IMAGE", show_envvar=True, default=_DEFAULT_TAG,
               help="Name of the image to make (NAME[:TAG]).")
 @click.option("--base-image", envvar="PODIOC_BASE_IMAGE", show_envvar=True,
-              default=img.DEFAULT_BASE_IMAGE,
+              default=DEFAULT_BASE_IMAGE,
               help="Image to build on: python3 >= 3.11 with its venv module.")
 @click.option("--network", envvar="PODIOC_BUILD_NETWORK", show_envvar=True, default=None,
               help="Network of the build's RUN steps (e.g. host, none). Default: the "
@@ -125,14 +133,14 @@ def build(ioc_dirs: tuple[Path, ...], tag: str, base_image: str, network: str | 
       podioc up iocs/demo/demo.yaml --image podioc:dev
     """
     where = ioc_dirs[0] if ioc_dirs else Path.cwd()
-    opts = img.BuildOptions(
+    opts = BuildOptions(
         ioc_dirs=ioc_dirs, tag=tag, base_image=base_image, network=network or None,
         wheelhouse=wheelhouse, pull=pull, no_cache=no_cache,
-        source_url=source_url or img.git_remote_url(where),
-        revision=revision or img.git_revision(where), labels=_pairs(labels, "--label"))
+        source_url=source_url or git_remote_url(where),
+        revision=revision or git_revision(where), labels=_pairs(labels, "--label"))
     progress = _Progress(quiet, verbose)
     try:
-        result = img.build_image(opts, on_event=progress)
+        result = build_image(opts, on_event=progress)
     except PodiocError as exc:
         progress.close()
         raise fail(exc) from None
@@ -156,7 +164,7 @@ def _load_instance(path: str, prefix: str | None) -> config_mod.InstanceConfig:
 
 def _wait_healthy(container_id: str, timeout: float) -> str:
     """Poll the container's health until healthy, unhealthy, exited or ``timeout``."""
-    client = img.connect()
+    client = connect()
     deadline = time.monotonic() + timeout
     state: dict[str, object] = {}
     while time.monotonic() < deadline:

@@ -14,7 +14,7 @@ import click
 
 from .. import config as config_mod
 from ..config import InstanceConfig
-from ..deploy import manifests
+from ..deploy import manifest_files, manifests
 from ..deploy.settings import DeploySettings, load_settings
 from ..errors import ConfigError, PodiocError
 from .common import cli, fail
@@ -115,16 +115,16 @@ def manifest(targets: tuple[str, ...], prefix: str | None, namespace: str | None
         if kustomize:
             assert output_dir is not None
             dirs, namespaces = _existing(output_dir)
-            files = manifests.kustomize_tree(loaded, dirs, namespaces)
+            files = manifest_files.kustomize_tree(loaded, dirs, namespaces)
         elif output_dir is not None:
             files = {}
             for cfg, text, settings in loaded:
                 sub = "" if len(loaded) == 1 else f"{cfg.name}/"
-                name, body = "namespace.yaml", manifests.to_yaml(
+                name, body = "namespace.yaml", manifest_files.to_yaml(
                     [manifests.render_namespace(settings.namespace)],
-                    header=manifests.header_for(cfg))
+                    header=manifest_files.header_for(cfg))
                 files[sub + name] = body
-                for fname, body in manifests.instance_files(cfg, text, settings).items():
+                for fname, body in manifest_files.instance_files(cfg, text, settings).items():
                     files[sub + fname] = body
         else:
             namespaces_seen: list[str] = []
@@ -134,8 +134,8 @@ def manifest(targets: tuple[str, ...], prefix: str | None, namespace: str | None
                     namespaces_seen.append(settings.namespace)
                     objects.append(manifests.render_namespace(settings.namespace))
                 objects.extend(manifests.render_instance(cfg, text, settings))
-            click.echo(manifests.to_yaml(objects, header=manifests.header_for(loaded[0][0])),
-                       nl=False)
+            header = manifest_files.header_for(loaded[0][0])
+            click.echo(manifest_files.to_yaml(objects, header=header), nl=False)
     except (PodiocError, OSError) as exc:
         raise fail(exc) from None
     for cfg, _, settings in loaded:

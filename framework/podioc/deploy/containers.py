@@ -29,7 +29,8 @@ from .._version import __version__
 from ..autosave.settings import DEFAULT_DIR, ENV_DIR
 from ..config import InstanceConfig
 from ..errors import PodiocError
-from .image import IOC_DIR_IN_IMAGE, MANAGED_LABEL, connect
+from .buildcontext import IOC_DIR_IN_IMAGE
+from .engine import MANAGED_LABEL, connect
 from .settings import IOC_UID, DeploySettings, load_settings
 
 if TYPE_CHECKING:  # pragma: no cover - typing only

@@ -2,35 +2,27 @@
 
 One instance becomes a ServiceAccount (no API token), a ConfigMap holding the
 instance config (its ``ioc:`` reference rewritten to the code's path inside
-the image), a headless Service (the StatefulSet's governing service; it has
-no ports, the IOC is reached on its node's address) and a single-replica
-StatefulSet whose pod runs ``podioc run`` on the host network, hardened as
-far as host networking allows. :func:`render_namespace` gives the namespace
-with its Pod Security labels; :func:`kustomize_tree` lays everything out as
-a kustomize tree. Nothing here reads files, the environment or the clock.
+the image, see :mod:`podioc.deploy.podconfig`), a headless Service (the
+StatefulSet's governing service; it has no ports, the IOC is reached on its
+node's address) and a single-replica StatefulSet whose pod runs ``podioc
+run`` on the host network, hardened as far as host networking allows.
+:func:`render_namespace` gives the namespace with its Pod Security labels;
+:mod:`podioc.deploy.manifest_files` turns the objects into YAML files.
+Nothing in this module reads files, the environment or the clock; the one
+file read while rendering, an ``access.file`` rules file, is read by
+:func:`~podioc.deploy.podconfig.config_text_in_image`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import posixpath
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
-
-from .._version import __version__
 from ..autosave.settings import DEFAULT_DIR, ENV_DIR
-from ..config import InstanceConfig, parse
-from ..errors import ConfigError
-from .settings import BEAMLINE_KEY, IOC_UID, DeploySettings
+from ..config import InstanceConfig
+from .instance import Instance, make_instance
+from .podconfig import CONFIG_DIR, ioc_ref_in_image
+from .settings import IOC_UID, DeploySettings
 
-#: Where the ConfigMap with the instance config is mounted (read-only).
-CONFIG_DIR = "/etc/podioc/instance"
 #: Where the autosave volume is mounted.
 AUTOSAVE_DIR = str(DEFAULT_DIR)
 #: The container's name.
@@ -47,154 +39,6 @@ HOSTNETWORK_SKIPS: dict[str, str] = {
 #: Skip added only while the image is given by tag rather than digest.
 TAG_SKIP = ("CKV_K8S_43", "image given by tag for this example; render with "
             "--image NAME@sha256:DIGEST (or deploy.image) to pin it in production")
-#: The longest instance name: the pod's controller-revision-hash label is name + 11 chars.
-MAX_NAME = 52
-
-_CONFIGMAP_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-
-
-def ioc_ref_in_image(ref: str, code_dir: str) -> str:
-    """Rewrite ``file.py[:Class]`` relative to ``code_dir``; module references stay as they are.
-
-    >>> ioc_ref_in_image("ioc.py:DemoDevice", "/iocs/demo/")
-    '/iocs/demo/ioc.py:DemoDevice'
-    """
-    module_ref, sep, class_name = ref.partition(":")
-    if not module_ref.endswith(".py") or PurePosixPath(module_ref).is_absolute():
-        return ref
-    return posixpath.normpath(posixpath.join(code_dir, module_ref)) + sep + class_name
-
-
-def _replace_scalar(text: str, key: str, value: str) -> str | None:
-    """Replace the value of the top-level ``key: value`` line, keeping everything else."""
-    pattern = re.compile(rf"^{re.escape(key)}[ \t]*:[ \t]*(?P<value>[^#\n]*?)"
-                         r"(?P<comment>[ \t]+#[^\n]*)?[ \t]*$", re.M)
-    matches = list(pattern.finditer(text))
-    if len(matches) != 1:
-        return None
-    match = matches[0]
-    start, end = match.span("value")
-    return text[:start] + json.dumps(value) + text[end:]
-
-
-def config_text_in_image(cfg: InstanceConfig, text: str, settings: DeploySettings) -> str:
-    """The instance config as the pod reads it: ``ioc:`` points into the image.
-
-    Comments and layout are kept where the ``ioc:`` and ``prefix:`` lines can
-    be rewritten in place; otherwise the config is written out anew. Either
-    way the result is checked to parse to the same config.
-    """
-    data = yaml.safe_load(text)
-    if not isinstance(data, dict):
-        raise ConfigError(cfg.source, "<top level>", "expected a mapping of settings")
-    wanted = dict(data, ioc=ioc_ref_in_image(cfg.ioc, settings.code_dir), prefix=cfg.prefix)
-    access = data.get("access")
-    if isinstance(access, dict) and isinstance(access.get("file"), str):
-        # The rules file is not in the ConfigMap: carry its text inline instead,
-        # so the mounted config is complete and a rules change restarts the IOC.
-        rules_path = cfg.base_dir / access["file"]
-        try:
-            rules = rules_path.read_text()
-        except OSError as exc:
-            raise ConfigError(cfg.source, "access.file", f"cannot read {rules_path}: "
-                              f"{exc.strerror}", "give a path relative to the config") from None
-        inline = {k: v for k, v in access.items() if k != "file"}
-        wanted["access"] = {"rules": rules, **inline}
-    out: str | None = text if wanted.get("access") == data.get("access") else None
-    for key in ("ioc", "prefix"):
-        if out is not None and data.get(key) != wanted[key]:
-            out = _replace_scalar(out, key, wanted[key])
-    if out is None or yaml.safe_load(out) != wanted:
-        name = PurePosixPath(cfg.source).name
-        out = (f"# {name} as rendered by podioc manifest\n"
-               + yaml.safe_dump(wanted, sort_keys=False, default_flow_style=False))
-    parse(yaml.safe_load(out), cfg.source, Path(CONFIG_DIR))
-    return out if out.endswith("\n") else out + "\n"
-
-
-def class_label(ref: str) -> str:
-    """``pkg.mod:DemoDevice`` or ``ioc.py:DemoDevice`` -> ``demo-device`` (a label value)."""
-    module_ref, _, class_name = ref.partition(":")
-    name = class_name or PurePosixPath(module_ref).stem.rpartition(".")[2]
-    kebab = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name).lower()
-    kebab = re.sub(r"[^a-z0-9-]+", "-", kebab).strip("-")[:63].strip("-")
-    return kebab or "ioc"
-
-
-def version_label(image: str) -> str:
-    """The image's tag when it is a valid label value, else podioc's version."""
-    name = image.split("@", 1)[0]
-    tag = name.rpartition(":")[2] if ":" in name.rpartition("/")[2] else ""
-    if tag and re.match(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", tag):
-        return tag
-    return __version__
-
-
-@dataclass(frozen=True)
-class Instance:
-    """What the renderer needs of one instance, derived once."""
-
-    cfg: InstanceConfig
-    settings: DeploySettings
-    config_key: str
-    config_text: str
-
-    @property
-    def name(self) -> str:
-        """Name of the StatefulSet, Service and ServiceAccount."""
-        return self.cfg.name
-
-    @property
-    def configmap_name(self) -> str:
-        """Name of the ConfigMap holding the instance config."""
-        return f"{self.cfg.name}-config"
-
-    @property
-    def config_path(self) -> str:
-        """The instance config's path inside the container."""
-        return f"{CONFIG_DIR}/{self.config_key}"
-
-    @property
-    def config_sha256(self) -> str:
-        """sha256 of the mounted config: in the pod template, so a change restarts the IOC."""
-        return hashlib.sha256(self.config_text.encode()).hexdigest()
-
-    def selector(self) -> dict[str, str]:
-        """Labels that select this instance's pod (stable: the selector is immutable)."""
-        return {"app.kubernetes.io/instance": self.name,
-                "app.kubernetes.io/component": "ioc",
-                "app.kubernetes.io/managed-by": "podioc"}
-
-    def labels(self) -> dict[str, str]:
-        """The recommended labels plus the beamline."""
-        return {"app.kubernetes.io/name": class_label(self.cfg.ioc),
-                "app.kubernetes.io/instance": self.name,
-                "app.kubernetes.io/component": "ioc",
-                "app.kubernetes.io/part-of": self.settings.part_of,
-                "app.kubernetes.io/managed-by": "podioc",
-                "app.kubernetes.io/version": version_label(self.settings.image),
-                BEAMLINE_KEY: self.settings.beamline}
-
-    def metadata(self, name: str, **annotations: str) -> dict[str, Any]:
-        """Object metadata in the instance's namespace."""
-        meta: dict[str, Any] = {"name": name, "namespace": self.settings.namespace,
-                                "labels": self.labels()}
-        if annotations:
-            meta["annotations"] = dict(annotations)
-        return meta
-
-
-def make_instance(cfg: InstanceConfig, text: str, settings: DeploySettings) -> Instance:
-    """Check that ``cfg`` can be deployed and derive the in-image config."""
-    if len(cfg.name) > MAX_NAME:
-        raise ConfigError(cfg.source, "<file name>",
-                          f"instance name {cfg.name!r} is longer than {MAX_NAME} characters",
-                          "rename the config file; its stem names the Kubernetes objects")
-    key = PurePosixPath(cfg.source).name
-    if not _CONFIGMAP_KEY.match(key):
-        raise ConfigError(cfg.source, "<file name>", f"{key!r} cannot be a ConfigMap key",
-                          "use letters, digits, '-', '_' and '.' in the file name")
-    return Instance(cfg, settings, key, config_text_in_image(cfg, text, settings))
 
 
 def render_namespace(namespace: str) -> dict[str, Any]:
@@ -383,10 +227,6 @@ def render_statefulset(inst: Instance) -> dict[str, Any]:
             "metadata": inst.metadata(inst.name, **annotations), "spec": spec}
 
 
-#: File name of each object kind in a rendered directory.
-FILES = {"ServiceAccount": "serviceaccount.yaml", "ConfigMap": "configmap.yaml",
-         "Service": "service.yaml", "StatefulSet": "statefulset.yaml"}
-
 
 def render_instance(cfg: InstanceConfig, text: str,
                     settings: DeploySettings) -> list[dict[str, Any]]:
@@ -395,87 +235,3 @@ def render_instance(cfg: InstanceConfig, text: str,
     inst = make_instance(cfg, text, settings)
     return [render_serviceaccount(inst), render_configmap(inst), render_service(inst),
             render_statefulset(inst)]
-
-
-class _Dumper(yaml.SafeDumper):
-    """Block style for multi-line strings (the ConfigMap's file), no aliases."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in data else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
-
-
-_Dumper.add_representer(str, _str_presenter)
-
-
-def to_yaml(objects: Iterable[Mapping[str, Any]], header: str = "") -> str:
-    """Objects as a multi-document YAML stream (keys in Kubernetes' usual order)."""
-    docs = [yaml.dump(dict(obj), Dumper=_Dumper, sort_keys=False, default_flow_style=False,
-                      width=120) for obj in objects]
-    head = "".join(f"# {line}\n".replace("# \n", "#\n") for line in header.splitlines())
-    return head + "---\n".join(docs)
-
-
-def _kustomization(resources: Sequence[str]) -> str:
-    return to_yaml([{"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-                     "resources": list(resources)}], header=GENERATED)
-
-
-GENERATED = "Generated by `podioc manifest --kustomize`; edit the instance config and re-render."
-
-
-def header_for(cfg: InstanceConfig) -> str:
-    """The comment on top of every rendered file."""
-    return (f"Generated by `podioc manifest` from {PurePosixPath(cfg.source).name}; "
-            "edit that file and re-render.")
-
-
-def instance_files(cfg: InstanceConfig, text: str, settings: DeploySettings,
-                   *, kustomize: bool = False) -> dict[str, str]:
-    """One file per object (plus ``kustomization.yaml``), by file name."""
-    objects = render_instance(cfg, text, settings)
-    files = {FILES[o["kind"]]: to_yaml([o], header=header_for(cfg)) for o in objects}
-    if kustomize:
-        files["kustomization.yaml"] = _kustomization([FILES[o["kind"]] for o in objects])
-    return files
-
-
-def namespace_file(namespace: str) -> tuple[str, str]:
-    """``(file name, text)`` of a namespace in the kustomize base."""
-    return f"namespace-{namespace}.yaml", to_yaml([render_namespace(namespace)],
-                                                  header=GENERATED)
-
-
-def kustomize_tree(instances: Sequence[tuple[InstanceConfig, str, DeploySettings]],
-                   existing_instance_dirs: Iterable[str] = (),
-                   existing_namespaces: Iterable[str] = ()) -> dict[str, str]:
-    """Files of a kustomize root, by relative path.
-
-    ``base/`` holds the namespaces, ``<instance>/`` each instance, and the
-    root ``kustomization.yaml`` includes ``base`` and every instance
-    directory, the ones rendered now and ``existing_instance_dirs`` (rendered
-    earlier into the same root), so instances can be rendered one at a time.
-    """
-    files: dict[str, str] = {}
-    names: dict[str, str] = {}
-    namespaces = set(existing_namespaces)
-    for cfg, text, settings in instances:
-        if cfg.name in names:
-            raise ConfigError(cfg.source, "<file name>",
-                              f"instance name {cfg.name!r} is also used by {names[cfg.name]}",
-                              "rename one of the config files")
-        names[cfg.name] = cfg.source
-        for fname, body in instance_files(cfg, text, settings, kustomize=True).items():
-            files[f"{cfg.name}/{fname}"] = body
-        namespaces.add(settings.namespace)
-    base = [namespace_file(ns) for ns in sorted(namespaces)]
-    for fname, body in base:
-        files[f"base/{fname}"] = body
-    files["base/kustomization.yaml"] = _kustomization([fname for fname, _ in base])
-    dirs = sorted(set(names) | set(existing_instance_dirs) - {"base"})
-    files["kustomization.yaml"] = _kustomization(["base", *dirs])
-    return files
