@@ -20,7 +20,7 @@ import psutil
 import pytest
 from p4p.client.thread import RemoteError
 
-from harness import IocProcess, PyepicsClient, ca_pv, caproto_client, pva_client
+from harness import IocProcess, MonitorQueue, PyepicsClient, ca_pv, caproto_client, pva_client
 from harness.sims import SimProcess
 
 TCP_DEVICE = Path(__file__).resolve().parent / "iocs" / "tcp_device.py"
@@ -131,6 +131,29 @@ def test_device_down_alarms_refuses_and_recovers(ioc: IocProcess, pva: Any, sim:
           f"(scan period {SCAN_PERIOD * 1000:.0f} ms); device back -> alarm clear: "
           f"{to_clear * 1000:.0f} ms")
     assert to_alarm < 2.0  # a closed connection is seen at once; generous deadline
+
+
+def test_connection_dropped_mid_reply_recovers_by_itself(ioc: IocProcess, pva: Any,
+                                                         sim: SimProcess) -> None:
+    """The device sends half a reply and hangs up; nobody restarts anything."""
+    wait_for(lambda: pva_clear(pva, ioc, "READING"), 15, "connected")
+    updates = MonitorQueue()
+    sub = pva.monitor(ioc.pv("READING"), updates, notify_disconnect=False)
+    try:
+        updates.wait_count(1)
+        start = time.monotonic()
+        sim.control("HALF")  # the next reply (a scan's MEAS?) is cut, then the link drops
+        alarmed = updates.wait_for(lambda v: v["alarm"]["severity"] == 3, timeout=10)
+        to_alarm = time.monotonic() - start
+        assert "device not connected: closed by the device" in alarmed["alarm"]["message"]
+        after = next(i for i, v in enumerate(updates.items) if v is alarmed) + 1
+        wait_for(lambda: any(v["alarm"]["severity"] == 0 for v in updates.items[after:]), 15,
+                 "alarm clears")
+        to_clear = time.monotonic() - start
+    finally:
+        sub.close()
+    print(f"\n[dropped mid-reply] HALF -> INVALID/COMM: {to_alarm * 1000:.0f} ms (next scan); "
+          f"-> cleared by the automatic reconnect: {to_clear * 1000:.0f} ms")
 
 
 def test_stalled_device_alarms_after_timeouts_and_recovers(ioc: IocProcess, pva: Any,

@@ -218,7 +218,8 @@ class Connection:
     async def _set_disconnected(self, reason: str) -> None:
         self._connected = False
         self._up.clear()
-        log.warning("%s: disconnected: %s", self, reason)
+        log.log(logging.INFO if self._stopping else logging.WARNING, "%s: disconnected: %s",
+                self, reason)
         await self._run_callbacks(self._on_disconnect, reason)
 
     async def _run_callbacks(self, callbacks: list[Any], *args: Any) -> None:
