@@ -148,13 +148,13 @@ class StreamConnection(RequestConnection):
                 transport = self._transport
                 if transport is None or transport.is_closing():
                     raise self.not_connected(f"request {data!r} not sent")
-                future = asyncio.get_running_loop().create_future()
-                if reply:
-                    self._pending = (future, data)
+                if not reply:
+                    transport.write(self.framing.encode(data))
+                    return b""
+                future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+                self._pending = (future, data)
                 transport.write(self.framing.encode(data))
                 sent = True
-                if not reply:
-                    return b""
                 try:
                     answer: bytes = await future
                 finally:
