@@ -59,3 +59,27 @@ class ConfigError(PodiocError, ValueError):
         if len(problems) > 1:
             error.args = ("\n".join(p.line(source) for p in problems),)
         return error
+
+
+class DeviceError(PodiocError, ConnectionError):
+    """A device connection could not do what was asked (see :mod:`podioc.io`).
+
+    The scan runner logs it as one line, not a traceback: a device that is
+    gone is an expected condition, shown to clients by the PVs' COMM alarm.
+    """
+
+
+class DeviceNotConnected(DeviceError):
+    """The device is not connected (refused, dropped, or not yet reached).
+
+    Raised at once by a request made while disconnected, and by a request
+    whose connection was lost while it waited for the reply.
+    """
+
+
+class DeviceTimeout(DeviceError, TimeoutError):
+    """The device did not answer within the request's timeout."""
+
+
+class DeviceProtocolError(DeviceError):
+    """The device answered something that is not a valid reply (garbage)."""
