@@ -68,7 +68,7 @@ class NsIoc:
         self.ca_port = self.pva_port = 0
         self._offset = 0
 
-    def start(self, timeout: float = 30) -> NsIoc:
+    def start(self, timeout: float = 60) -> NsIoc:
         """Start and wait for the "serving" line."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "a") as log:
