@@ -33,15 +33,18 @@ def policy_for(cfg: InstanceConfig, ioc: IOC, extra_suffixes: Iterable[str] = ()
     """The access policy of an instance, or None when its config has no ``access:`` block.
 
     ``extra_suffixes`` names PVs added later (the health PVs) so groups may list
-    them. Raises :class:`ConfigError` (file, line, reason) on a bad block or rules.
-    SIGHUP reloads re-read the instance config's ``access:`` block and its file.
+    them. Group members may be PV names (with or without the prefix) or attribute
+    paths (``setpoint``, ``psu.ch[3].voltage``). Raises :class:`ConfigError`
+    (file, line, reason) on a bad block or rules. SIGHUP reloads re-read the
+    instance config's ``access:`` block and its file.
     """
     if not cfg.access:
         return None
-    names = [*ioc.pvs, *(ioc.prefix + s for s in extra_suffixes)]
-    attrs = {attr: ioc.pv_by_attr(attr).name for attr in type(ioc).pv_specs}
+    extra = tuple(extra_suffixes)
 
     def load(block: dict[str, object], source: str, base_dir: Path) -> Ruleset:
+        names = [*ioc.pvs, *(ioc.prefix + s for s in extra)]
+        attrs = {path: live.name for path, live in ioc.pv_paths().items()}
         return load_ruleset(block, source, base_dir, names, ioc.prefix, attrs)
 
     def reload() -> Ruleset:
