@@ -212,8 +212,9 @@ class Autosave:
         if not self.settings.enabled:
             log.info("autosave disabled by the instance config")
         elif not selected:
-            log.info("no PVs to autosave (none declared autosave=True or listed "
-                     "in autosave.pvs)")
+            if not self._defer:  # else adopt() says so once startup hooks ran
+                log.info("no PVs to autosave (none declared autosave=True or listed "
+                         "in autosave.pvs)")
         else:
             self._tried_store = True
             self.store = self._open_store()
@@ -234,6 +235,9 @@ class Autosave:
             return
         selected = self._select(ioc)
         new = {name: live for name, live in selected.items() if name not in self.pvs}
+        if not selected:
+            log.info("no PVs to autosave (none declared autosave=True or listed "
+                     "in autosave.pvs)")
         if self.store is None:
             if new and not self._tried_store:
                 self._tried_store = True

@@ -267,12 +267,13 @@ class Device:
             return
         try:
             root.register([entry for _, device in devices for entry in device.subtree_pvs()])
-        except IOCDefinitionError:
+        except IOCDefinitionError as exc:
             del self._members[attr]
             for _, device in devices:
                 device._parent, device.number, device._segment, device._label = (
                     None, None, "", "")
-            raise
+            raise IOCDefinitionError(f"{at}: cannot attach {self._path_of(attr)}: {exc}"
+                                     ) from None
         for _, device in devices:
             for below in device.devices():
                 below._root = root

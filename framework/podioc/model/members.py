@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Never, TypeVar, overload
 
 from ..errors import IOCDefinitionError
 
@@ -55,7 +55,7 @@ class DeviceSpec(Generic[D]):
         member: D = instance.member(self.attr)  # type: ignore[attr-defined]
         return member
 
-    def __set__(self, instance: object, value: object) -> None:
+    def __set__(self, instance: object, value: Never) -> None:  # mypy: no assignment
         raise AttributeError(f"sub-device attribute {self.attr!r} cannot be replaced")
 
 
@@ -104,7 +104,7 @@ class VectorSpec(Generic[D]):
         member: DeviceVector[D] = instance.member(self.attr)  # type: ignore[attr-defined]
         return member
 
-    def __set__(self, instance: object, value: object) -> None:
+    def __set__(self, instance: object, value: Never) -> None:  # mypy: no assignment
         raise AttributeError(f"sub-device vector attribute {self.attr!r} cannot be replaced")
 
 

@@ -12,7 +12,7 @@ import builtins
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, overload
+from typing import TYPE_CHECKING, Any, Generic, Never, overload
 
 import numpy as np
 from typing_extensions import TypeVar
@@ -166,7 +166,7 @@ class PVSpec(Generic[T]):
         live: PV[T] = instance.pv_by_attr(self.attr)  # type: ignore[attr-defined]
         return live
 
-    def __set__(self, instance: object, value: object) -> None:
+    def __set__(self, instance: object, value: Never) -> None:  # mypy: no assignment
         raise AttributeError(f"PV attribute {self.attr!r} cannot be replaced; "
                              f"set self.{self.attr}.value instead")
 

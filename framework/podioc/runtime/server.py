@@ -40,8 +40,9 @@ class Runtime:
     protocols: tuple[str, ...] = ("ca", "pva")
     health: bool = True
     autosave: Autosave | None = None
-    #: builds the access policy once every PV exists (None: no access rules)
-    access: Callable[[IOC], AccessPolicy | None] | None = None
+    #: builds the access policy, ``access(ioc)``, once every PV exists; called with
+    #: ``early=True`` before the startup hooks to fail fast (None: no access rules)
+    access: Callable[..., AccessPolicy | None] | None = None
     limits: Limits = field(default_factory=Limits)
     policy: AccessPolicy | None = None
     endpoints: Endpoints = field(default_factory=lambda: Endpoints())
@@ -56,20 +57,19 @@ class Runtime:
         if self.autosave is not None:
             # its status PVs join the health PVs; restore before startup hooks and servers
             self.autosave.attach(self.ioc, health, defer_unknown=True)
-        if self.access is not None:  # a bad rules file fails start-up here
-            self.policy = self.access(self.ioc)
-        count = len(self.ioc.pvs)
+        if self.access is not None:  # a bad rules file fails start-up here, before hooks
+            self.access(self.ioc, early=True)
         # Parents first; a hook may add PVs and sub-devices, whose hooks run too.
         for device in self.ioc.devices():
             for method, _ in device.own_methods("startup"):
                 await method()
-        if self.autosave is not None:  # PVs added by startup hooks: restore them too
+        # PVs that startup hooks added are restored, access-controlled and counted too
+        if self.autosave is not None:
             self.autosave.adopt(self.ioc)
-        if len(self.ioc.pvs) != count:  # ... and rules and counts for them
-            if self.access is not None:
-                self.policy = self.access(self.ioc)
-            if health is not None:
-                health.recount()
+        if self.access is not None:
+            self.policy = self.access(self.ioc)
+        if health is not None:
+            health.recount()
         self.ioc.seal()  # from here on, adding a PV raises AlreadyServingError
         pva_server = pva_cap = ca_ctx = None
         try:
