@@ -7,6 +7,7 @@ vector of them).
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -141,13 +142,11 @@ class DeviceVector(Mapping[int, D]):
 
 def check_member_class(cls: Any, declared_at: str, what: str) -> None:
     """Fail unless ``cls`` is a Device class that can be made without arguments."""
-    import inspect
-
-    from .device import Device
+    from .device import Device  # imported here: device.py imports this module
+    from .ioc import IOC
 
     if not (isinstance(cls, type) and issubclass(cls, Device)):
         raise IOCDefinitionError(f"{declared_at}: {what}({cls!r}): expected a Device subclass")
-    from .ioc import IOC
 
     if issubclass(cls, IOC):
         raise IOCDefinitionError(f"{declared_at}: {what}({cls.__name__}): an IOC cannot be a "
