@@ -21,6 +21,11 @@ class IOCDefinitionError(PodiocError, TypeError):
     """An IOC class or PV declaration is inconsistent (raised when the class is defined)."""
 
 
+class AlreadyServingError(PodiocError, RuntimeError):
+    """A PV or sub-device was added after the IOC started serving (add them in
+    ``__init__`` or a ``@startup`` hook)."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong in a config: the field (path), what is wrong, and the fix."""

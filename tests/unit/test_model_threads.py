@@ -109,7 +109,7 @@ def test_a_wrong_value_from_a_thread_is_refused_in_that_thread() -> None:
     async def main() -> None:
         ioc.bind_loop(asyncio.get_running_loop())
         with pytest.raises(PutRefused):
-            await asyncio.to_thread(ioc.reading.set, "not a number")
+            await asyncio.to_thread(ioc.reading.set, "not a number")  # type: ignore[arg-type]
 
     asyncio.run(main())
     assert ioc.reading.value == 0.0 and ioc.seen == []

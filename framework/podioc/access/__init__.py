@@ -28,21 +28,27 @@ __all__ = ["ACF", "Access", "AccessPolicy", "Rule", "Ruleset", "load_ruleset", "
            "policy_for"]
 
 
-def policy_for(cfg: InstanceConfig, ioc: IOC, extra_suffixes: Iterable[str] = ()
-               ) -> AccessPolicy | None:
+def policy_for(cfg: InstanceConfig, ioc: IOC, extra_suffixes: Iterable[str] = (), *,
+               early: bool = False) -> AccessPolicy | None:
     """The access policy of an instance, or None when its config has no ``access:`` block.
 
     ``extra_suffixes`` names PVs added later (the health PVs) so groups may list
-    them. Raises :class:`ConfigError` (file, line, reason) on a bad block or rules.
-    SIGHUP reloads re-read the instance config's ``access:`` block and its file.
+    them. Group members may be PV names (with or without the prefix) or attribute
+    paths (``setpoint``, ``psu.ch[3].voltage``). Raises :class:`ConfigError`
+    (file, line, reason) on a bad block or rules. SIGHUP reloads re-read the
+    instance config's ``access:`` block and its file. ``early``: a check before
+    the startup hooks ran (they may add PVs): members naming no PV yet are
+    skipped and nothing is logged; build the policy again once they ran.
     """
     if not cfg.access:
         return None
-    names = [*ioc.pvs, *(ioc.prefix + s for s in extra_suffixes)]
-    attrs = {attr: ioc.pv_by_attr(attr).name for attr in type(ioc).pv_specs}
+    extra = tuple(extra_suffixes)
 
     def load(block: dict[str, object], source: str, base_dir: Path) -> Ruleset:
-        return load_ruleset(block, source, base_dir, names, ioc.prefix, attrs)
+        names = [*ioc.pvs, *(ioc.prefix + s for s in extra)]
+        attrs = {path: live.name for path, live in ioc.pv_paths().items()}
+        return load_ruleset(block, source, base_dir, names, ioc.prefix, attrs,
+                            unknown_ok=early)
 
     def reload() -> Ruleset:
         if not is_config_path(cfg.source):
@@ -54,6 +60,8 @@ def policy_for(cfg: InstanceConfig, ioc: IOC, extra_suffixes: Iterable[str] = ()
         return load(fresh.access, fresh.source, fresh.base_dir)
 
     policy = AccessPolicy(load(cfg.access, cfg.source, cfg.base_dir), reload)
+    if early:
+        return policy
     policy.log_warnings()
     log.info("access rules from %s: %s", policy.current.origin, policy.current.summary())
     return policy

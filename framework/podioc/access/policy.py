@@ -61,12 +61,14 @@ def _fail(source: str, where: str, problem: str, fix: str = "") -> ConfigError:
 def load_ruleset(block: Mapping[str, Any], source: str, base_dir: Path,
                  pv_names: Iterable[str], prefix: str = "",
                  attrs: Mapping[str, str] | None = None,
-                 resolve: Callable[[str], frozenset[str]] | None = None) -> Ruleset:
+                 resolve: Callable[[str], frozenset[str]] | None = None, *,
+                 unknown_ok: bool = False) -> Ruleset:
     """Validate an ``access:`` block and parse its rules.
 
-    ``pv_names`` are the full names served, ``attrs`` maps IOC attribute names to
+    ``pv_names`` are the full names served, ``attrs`` maps IOC attribute paths to
     full names; a group member may be a full name, a suffix (name without the
-    prefix) or an attribute name. Errors name the config or rules file and line.
+    prefix) or an attribute path. Errors name the config or rules file and line.
+    ``unknown_ok`` skips members that name no PV (yet: before startup hooks ran).
     """
     if not isinstance(block, Mapping):
         raise _fail(source, "access", "must be a mapping with file: or rules:, and groups:")
@@ -97,6 +99,8 @@ def load_ruleset(block: Mapping[str, Any], source: str, base_dir: Path,
         for member in [listed] if isinstance(listed, str) else listed:
             full = (member if member in names else prefix + member
                     if prefix + member in names else attrs.get(member))
+            if full is None and unknown_ok:
+                continue
             if full is None:
                 found.append(Problem(where, f"no PV {member!r}", "use a PV name with or "
                                      "without the prefix, or the attribute name"))

@@ -6,9 +6,11 @@
 
 **Restore** (:meth:`Autosave.attach`, after the IOC is created and before
 startup hooks run and servers start, so no client ever sees a pre-restore
-value): the current file is read; if it is missing or corrupt, the newest
-valid generation is used. Each saved value must pass the type and limit rules
-of a client put (``spec.coerce`` then ``spec.within_limits``); a value that
+value; PVs that startup hooks add are restored by :meth:`Autosave.adopt`
+right after the hooks, still before serving): the current file is read; if
+it is missing or corrupt, the newest valid generation is used. Each saved
+value must pass the type and limit rules of a client put (``spec.coerce``
+then ``spec.within_limits``); a value that
 fails is skipped, and the PV keeps its initial value, with a warning naming
 the PV, the value and the reason. User validators and ``on_put`` hooks are
 *not* called: validators may depend on state that does not exist yet (a
@@ -40,14 +42,13 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from .._version import __version__
 from ..config import InstanceConfig
 from ..errors import ConfigError, PutRefused
-from ..model import IOC, PV, Kind, Severity, Status
-from ..model.spec import PVSpec, pv
+from ..model import IOC, PV, Kind, PVSpec, Severity, Status, pv
 from . import fileformat
 from .settings import ENV_DIR, AutosaveSettings, file_name_for
 from .store import AutosaveStore, Loaded, StoreLocked
@@ -172,6 +173,11 @@ class Autosave:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._unsubscribe: list[Callable[[], None]] = []
+        #: saved values whose PV did not exist at attach (startup hooks may add it)
+        self._pending: dict[str, Any] = {}
+        self._defer = False
+        self._skipped = 0
+        self._tried_store = False
 
     @classmethod
     def from_config(cls, cfg: InstanceConfig, env: Mapping[str, str]) -> Autosave:
@@ -189,32 +195,99 @@ class Autosave:
         return "SAVE_FAILED" if self._failed else self.restore_status
 
     # -- start ---------------------------------------------------------------
-    def attach(self, ioc: IOC, health: StatusBoard | None = None) -> None:
+    def attach(self, ioc: IOC, health: StatusBoard | None = None, *,
+               defer_unknown: bool = False) -> None:
         """Add the status PVs to ``health`` (none without it), choose the PVs,
         take the files and restore; the status PVs show the outcome.
 
         Call before startup hooks and servers. Raises :class:`ConfigError` for
-        unknown PV names or an explicitly configured directory that is unusable.
+        unknown PV names or an explicitly configured directory that is unusable;
+        with ``defer_unknown`` (startup hooks may still add PVs) names not found
+        yet are settled by :meth:`adopt`, which must then be called.
         """
         self.prefix = ioc.prefix
+        self._defer = defer_unknown
         self._status_pvs = add_status_pvs(health) if health is not None else {}
         selected = self._select(ioc) if self.settings.enabled else {}
         if not self.settings.enabled:
             log.info("autosave disabled by the instance config")
         elif not selected:
-            log.info("no PVs to autosave (none declared autosave=True or listed "
-                     "in autosave.pvs)")
+            if not self._defer:  # else adopt() says so once startup hooks ran
+                log.info("no PVs to autosave (none declared autosave=True or listed "
+                         "in autosave.pvs)")
         else:
+            self._tried_store = True
             self.store = self._open_store()
         if self.store is not None:
             self.pvs = selected
             self._restore(ioc, self.store.load())
-            for live in selected.values():
-                self._unsubscribe.append(live.subscribe(self._on_change))
-            self._wake.set()  # first save soon: creates the file, replaces a bad one
+            self._watch(selected.values())
         self._show_status()
         if self.last_save is not None and "AUTOSAVE_LAST_SAVE" in self._status_pvs:
             self._status_pvs["AUTOSAVE_LAST_SAVE"].set(_utc(self.last_save))
+
+    def adopt(self, ioc: IOC) -> None:
+        """After startup hooks: autosave the PVs they added (restored from the file
+        read at :meth:`attach`, before serving). Raises :class:`ConfigError` for
+        names in ``autosave.pvs``/``exclude`` that still name no PV."""
+        self._defer = False
+        if not self.settings.enabled:
+            return
+        selected = self._select(ioc)
+        new = {name: live for name, live in selected.items() if name not in self.pvs}
+        if not selected:
+            log.info("no PVs to autosave (none declared autosave=True or listed "
+                     "in autosave.pvs)")
+        if self.store is None:
+            if new and not self._tried_store:
+                self._tried_store = True
+                self.store = self._open_store()
+            if self.store is not None:
+                self.pvs = new
+                self._restore(ioc, self.store.load())
+                self._watch(new.values())
+                self._show_status()
+                if self.last_save is not None and "AUTOSAVE_LAST_SAVE" in self._status_pvs:
+                    self._status_pvs["AUTOSAVE_LAST_SAVE"].set(_utc(self.last_save))
+            return
+        restored = 0
+        for name, live in new.items():
+            if name not in self._pending:
+                log.info("%s (added by a startup hook) is not in the file; kept its "
+                         "initial value", name)
+                continue
+            try:
+                live.set(check_restorable(live, self._pending.pop(name)))
+            except PutRefused as exc:
+                log.warning("skipped saved value %s: %s", name, exc)
+                self._skipped += 1
+            else:
+                restored += 1
+        self._settle_pending(ioc)
+        if new:
+            self.pvs = {**self.pvs, **new}
+            self._watch(new.values())
+            log.info("restored %d of %d PVs added by startup hooks; saving %d PVs",
+                     restored, len(new), len(self.pvs))
+        if self.restore_status in ("OK", "VALUES_SKIPPED"):
+            self.restore_status = "VALUES_SKIPPED" if self._skipped else "OK"
+        self._show_status()
+
+    def _settle_pending(self, ioc: IOC) -> None:
+        """Saved values no PV claimed, now that every PV exists."""
+        for name, value in self._pending.items():
+            if name in ioc.pvs:
+                log.info("%s is saved but no longer autosaved; not restored", name)
+            else:
+                log.warning("skipped saved value %s = %s: this IOC has no such PV",
+                            name, _shown(value))
+                self._skipped += 1
+        self._pending.clear()
+
+    def _watch(self, pvs: Iterable[PV]) -> None:
+        for live in pvs:
+            self._unsubscribe.append(live.subscribe(self._on_change))
+        self._wake.set()  # first save soon: creates the file, replaces a bad one
 
     def _select(self, ioc: IOC) -> dict[str, PV]:
         s = self.settings
@@ -222,8 +295,10 @@ class Autosave:
         for key, refs in (("pvs", s.pvs), ("exclude", s.exclude)):
             for index, ref in enumerate(refs):
                 live = _find(ioc, ref)
+                if live is None and self._defer:
+                    continue  # a startup hook may add it: adopt() decides
                 if live is None:
-                    known = ", ".join(sorted(type(ioc).pv_specs)) or "none"
+                    known = ", ".join(sorted(ioc.pv_paths())) or "none"
                     raise ConfigError(s.source, f"autosave.{key}[{index}]",
                                       f"{type(ioc).__name__} has no PV {ref!r}",
                                       f"use an attribute name or PV name suffix; "
@@ -290,7 +365,9 @@ class Autosave:
         for name, value in saved.values.items():
             live = self.pvs.get(name)
             if live is None:
-                if name in ioc.pvs:
+                if self._defer and name not in ioc.pvs:
+                    self._pending[name] = value  # a startup hook may add it
+                elif name in ioc.pvs:
                     log.info("%s is saved but no longer autosaved; not restored",
                              name)
                 else:
@@ -308,6 +385,7 @@ class Autosave:
         missing = [name for name in self.pvs if name not in saved.values]
         if missing:
             log.info("not in the file, kept initial values: %s", ", ".join(missing))
+        self._skipped = skipped
         if loaded.generation > 0:
             self.restore_status = "RESTORED_FROM_BACKUP"
         elif skipped:
@@ -441,7 +519,4 @@ class Autosave:
 
 def _find(ioc: IOC, ref: str) -> PV | None:
     """The PV named by attribute name, PV name suffix or full PV name."""
-    try:
-        return ioc.pv_by_attr(ref)
-    except KeyError:
-        return ioc.pvs.get(ioc.prefix + ref) or ioc.pvs.get(ref)
+    return ioc.find_pv(ref)

@@ -1,137 +1,129 @@
-"""The ``IOC`` base class that users subclass."""
+"""The ``IOC`` base class that users subclass: the root device, holding every PV."""
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, ClassVar
+from typing import Any
 
-from ..errors import ConfigError, IOCDefinitionError, Problem
-from .hooks import HOOK_ATTR, where
-from .spec import PVSpec
+from ..errors import AlreadyServingError, ConfigError, IOCDefinitionError, Problem
+from .device import Device, Entry
 from .state import PV
 from .threads import FOREIGN_SET_TIMEOUT, Home, Loop
 
 Method = Callable[[], Awaitable[None]]
 
 
-class IOC:
-    """Base class of an IOC: declare PVs as class attributes, hooks as methods.
+class IOC(Device):
+    """Base class of an IOC: declare PVs, sub-devices and hooks as class attributes.
 
     ``prefix`` is prepended to every PV name. Subclasses may take keyword
     arguments in ``__init__`` (they come from the instance config's ``args``)
-    and must call ``super().__init__(prefix)``.
+    and must call ``super().__init__(prefix)``. PVs and sub-devices may be
+    added until the IOC serves (in ``__init__`` and ``@startup`` hooks).
     """
-
-    #: attribute name -> spec, for this class and its bases (in declaration order).
-    pv_specs: ClassVar[dict[str, PVSpec]] = {}
-    #: (kind, argument, method name) of every decorated method.
-    hook_table: ClassVar[list[tuple[str, Any, str]]] = []
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        specs: dict[str, PVSpec] = {}
-        hooks: list[tuple[str, Any, str]] = []
-        for klass in reversed(cls.__mro__):
-            for attr, obj in vars(klass).items():
-                if isinstance(obj, PVSpec):
-                    specs[attr] = obj
-                tag = getattr(obj, HOOK_ATTR, None)
-                if tag is not None and callable(obj):
-                    hooks = [h for h in hooks if h[2] != attr]
-                    hooks.append((tag[0], tag[1], attr))
-        names: dict[str, str] = {}
-        for attr, spec in specs.items():
-            assert spec.name is not None
-            if spec.name in names:
-                raise IOCDefinitionError(
-                    f"{spec.declared_at}: PV name {spec.name!r} of {cls.__name__}.{attr} is "
-                    f"already used by {cls.__name__}.{names[spec.name]}; pass name=... to one")
-            names[spec.name] = attr
-        owned = set(map(id, specs.values()))
-        for kind, arg, attr in hooks:
-            if kind in ("validator", "on_put") and id(arg) not in owned:
-                raise IOCDefinitionError(
-                    f"{where(getattr(cls, attr))}: {kind} {attr!r} decorates a PV that is not "
-                    f"an attribute of {cls.__name__}")
-        cls.pv_specs = specs
-        cls.hook_table = hooks
 
     def __init__(self, prefix: str = "") -> None:
         self.prefix = prefix
-        self._pvs_by_attr: dict[str, PV] = {}
-        self._pvs: dict[str, PV] = {}
+        self._pvs: dict[str, PV[Any]] = {}
+        self._paths: dict[str, str] = {}
         self._home: Home | None = None
-        for attr, spec in type(self).pv_specs.items():
-            self.add_pv(spec, attr)
-        for kind, arg, attr in type(self).hook_table:
-            method = getattr(self, attr)
-            if kind == "validator":
-                self._pvs_by_attr[arg.attr].validators.append(method)
-            elif kind == "on_put":
-                self._pvs_by_attr[arg.attr].on_put_hooks.append(method)
+        self._sealed = False
+        super().__init__()
+        self.register(self.subtree_pvs())
+        for device in self.devices():
+            device._root = self
 
-    def add_pv(self, spec: PVSpec, attr: str | None = None) -> PV:
-        """Add a PV at run time (before serving starts), e.g. one per channel.
+    def _base_prefix(self) -> str:
+        return self.prefix
 
-        ``attr`` is the name :meth:`pv_by_attr` finds it by (default: the PV
-        name). A PV name or attribute name already in use raises
-        :class:`IOCDefinitionError` and adds nothing.
+    # -- the registry of full names ---------------------------------------------
+    def register(self, entries: list[Entry], *, dry_run: bool = False) -> None:
+        """Serve ``entries`` (from :meth:`Device.subtree_pvs`) under their full names.
+
+        Any name already served, or given twice, raises :class:`IOCDefinitionError`
+        naming both, and registers nothing. Called by :class:`Device` when PVs or
+        sub-devices are added.
         """
-        assert spec.name is not None, "spec has no name; pass name=..."
-        full = self.prefix + spec.name
-        key = attr or spec.name
-        if full in self._pvs:
-            existing = self._pvs[full]
-            raise IOCDefinitionError(
-                f"{spec.declared_at}: PV {full} is defined twice: it is already added as "
-                f"attribute {self._attr_of(existing)!r} (declared at "
-                f"{existing.spec.declared_at}); pass another name=... to one of them")
-        if key in self._pvs_by_attr:
-            existing = self._pvs_by_attr[key]
-            raise IOCDefinitionError(
-                f"{spec.declared_at}: cannot add PV {full} as attribute {key!r}: "
-                f"attribute {key!r} is already used by {existing.name} (declared at "
-                f"{existing.spec.declared_at}); pass another attr=... to add_pv")
-        live = PV(spec, full)
-        if self._home is not None:
-            live.bind(self._home)
-        self._pvs[full] = live
-        self._pvs_by_attr[key] = live
-        return live
+        seen: dict[str, tuple[PV[Any], str]] = {}
+        for full, live, path in entries:
+            if full in self._pvs:
+                other: tuple[PV[Any], str] | None = (self._pvs[full], self._paths[full])
+            else:
+                other = seen.get(full)
+            if other is not None:
+                raise IOCDefinitionError(
+                    f"{live.spec.declared_at}: PV {full} is defined twice: it is already "
+                    f"added as attribute {other[1]!r} (declared at "
+                    f"{other[0].spec.declared_at}); pass another name=... to one of them")
+            seen[full] = (live, path)
+        if dry_run:
+            return
+        for full, live, path in entries:
+            live.name = full
+            self._pvs[full] = live
+            self._paths[full] = path
+            if self._home is not None:
+                live.bind(self._home)
+
+    def check_open(self, what: str) -> None:
+        """Raise :class:`AlreadyServingError` once the IOC serves (see :meth:`seal`)."""
+        if self._sealed:
+            raise AlreadyServingError(
+                f"cannot add {what}: the IOC (prefix {self.prefix!r}) is already serving, and "
+                f"PVs are fixed once clients can search for them; add PVs and sub-devices "
+                f"in __init__ or in a @startup hook")
+
+    def seal(self) -> None:
+        """Fix the set of PVs: the runtime calls this just before serving starts."""
+        self._sealed = True
+
+    @property
+    def sealed(self) -> bool:
+        """True once the IOC serves: adding a PV or sub-device raises."""
+        return self._sealed
 
     def bind_loop(self, loop: Loop, *, timeout: float = FOREIGN_SET_TIMEOUT) -> None:
         """Make ``loop`` the owner of every PV's state; call it on the loop's thread.
 
         From then on a ``set``/``.value =``/``set_alarm`` from another thread is
         applied on the loop thread and waits up to ``timeout`` s for it (see
-        :mod:`podioc.model.threads`). The runtime calls this before the startup
-        hooks.
+        :mod:`podioc.model.threads`); this holds for sub-devices' PVs and PVs added
+        later too. The runtime calls this before the startup hooks.
         """
         self._home = Home(loop, timeout)
         for live in self._pvs.values():
             live.bind(self._home)
 
-    def _attr_of(self, live: PV) -> str:
-        return next(a for a, p in self._pvs_by_attr.items() if p is live)
-
     # -- access ------------------------------------------------------------
-    def pv_by_attr(self, attr: str) -> PV:
-        """The live PV declared as class attribute ``attr``."""
-        return self._pvs_by_attr[attr]
-
     @property
-    def pvs(self) -> dict[str, PV]:
-        """Full PV name -> live PV."""
+    def pvs(self) -> dict[str, PV[Any]]:
+        """Full PV name -> live PV, of the whole tree."""
         return self._pvs
 
-    def __iter__(self) -> Iterator[PV]:
+    def __iter__(self) -> Iterator[PV[Any]]:
         return iter(self._pvs.values())
 
+    def path_of(self, live: PV[Any]) -> str:
+        """The attribute path of a served PV, e.g. ``psu.ch[3].voltage``."""
+        return self._paths[live.name]
+
+    def pv_paths(self) -> dict[str, PV[Any]]:
+        """Attribute path -> live PV, of the whole tree (``setpoint``, ``ch[3].voltage``)."""
+        return {path: self._pvs[full] for full, path in self._paths.items()}
+
+    def find_pv(self, ref: str) -> PV[Any] | None:
+        """The PV named by attribute path, PV name suffix (without the prefix) or
+        full PV name; None when there is none."""
+        full = next((f for f, p in self._paths.items() if p == ref), None)
+        if full is not None:
+            return self._pvs[full]
+        return self._pvs.get(self.prefix + ref) or self._pvs.get(ref)
+
     def methods(self, kind: str) -> list[tuple[Method, Any]]:
-        """Bound methods decorated as ``kind`` ('scan', 'startup', 'shutdown')."""
-        return [(getattr(self, attr), arg) for k, arg, attr in type(self).hook_table
-                if k == kind]
+        """Bound methods decorated as ``kind`` ('scan', 'startup', 'shutdown') of
+        every device in the tree, the IOC's first (see :meth:`Device.devices`)."""
+        return [pair for device in self.devices() for pair in device.own_methods(kind)]
 
     @classmethod
     def create(cls, prefix: str, args: dict[str, Any], source: str = "<args>") -> IOC:

@@ -1,23 +1,35 @@
-"""PV specifications: what a PV is, declared once on an IOC class."""
+"""PV specifications: what a PV is, declared once on an IOC or device class.
+
+``PVSpec[T]`` is generic in the Python type of the value (``float``, ``int``,
+``bool``, ``str`` or ``numpy.ndarray``); the ``pv`` constructors
+(:mod:`.factory`) return the right ``T``, so that on an instance
+``self.setpoint`` is a ``PV[float]``.
+"""
 
 from __future__ import annotations
 
 import builtins
 import re
-import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Never, overload
 
 import numpy as np
+from typing_extensions import TypeVar
 
 from ..errors import IOCDefinitionError, PutRefused
 from . import kinds
-from .alarms import Alarm, Severity
+from .alarms import Alarm
 from .hooks import HOOK_ATTR, check_async_method
 from .kinds import Kind
 
-F = TypeVar("F", bound=Callable[..., Any])
+if TYPE_CHECKING:
+    from .state import PV
+
+#: The Python type of a PV's value; a bare ``PVSpec`` or ``PV`` means ``Any``.
+T = TypeVar("T", default=Any)
+#: The class a hook is defined in (its ``self``).
+S = TypeVar("S")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_\-:.\[\]<>;{}]+$")
 #: CA's DBR_CTRL units field holds 8 bytes including the NUL.
@@ -26,15 +38,14 @@ MAX_UNITS = 7
 BOOL_CHOICES = ("Off", "On")
 
 Limits = tuple[builtins.float, builtins.float]
-_AlarmT = Alarm
 
 
 @dataclass(frozen=True, eq=False)
-class PVSpec:
-    """One PV of an IOC class. Create it with ``pv.float(...)`` and friends.
+class PVSpec(Generic[T]):
+    """One PV of an IOC or device class. Create it with ``pv.float(...)`` and friends.
 
-    Used as a class attribute, it is a descriptor: on an IOC instance the
-    attribute is the live :class:`~podioc.model.state.PV`.
+    Used as a class attribute, it is a descriptor: on the class it is the spec,
+    on an instance the live :class:`~podioc.model.state.PV` (``PV[T]``).
     """
 
     kind: Kind
@@ -99,7 +110,8 @@ class PVSpec:
 
     # -- value rules -------------------------------------------------------
     def coerce(self, value: Any) -> Any:
-        """Convert ``value`` to this PV's type or raise :class:`PutRefused`."""
+        """Convert ``value`` to this PV's stored type or raise :class:`PutRefused`
+        (an enum is stored as its state index)."""
         if self.kind is Kind.FLOAT:
             return kinds.coerce_float(value)
         if self.kind is Kind.INT:
@@ -142,25 +154,34 @@ class PVSpec:
         if self.name is None:
             object.__setattr__(self, "name", attr.upper())
 
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> PVSpec[T]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type[Any] | None = None) -> PV[T]: ...
+
+    def __get__(self, instance: object, owner: type[Any] | None = None) -> PVSpec[T] | PV[T]:
         if instance is None:
             return self
-        return instance.pv_by_attr(self.attr)
+        live: PV[T] = instance.pv_by_attr(self.attr)  # type: ignore[attr-defined]
+        return live
 
-    def __set__(self, instance: Any, value: Any) -> None:
+    def __set__(self, instance: object, value: Never) -> None:  # mypy: no assignment
         raise AttributeError(f"PV attribute {self.attr!r} cannot be replaced; "
                              f"set self.{self.attr}.value instead")
 
-    def validator(self, fn: F) -> F:
-        """Decorate ``async def check(self, value)``: raise PutRefused to refuse a
-        client put, return a replacement value, or return None to accept as is."""
+    def validator(self, fn: Callable[[S, T], Awaitable[T | None]]
+                  ) -> Callable[[S, T], Awaitable[T | None]]:
+        """Decorate ``async def check(self, value: T) -> T | None``: raise PutRefused
+        to refuse a client put, return a replacement value, or return None to
+        accept as is."""
         check_async_method(fn, "validator", ("value",))
         setattr(fn, HOOK_ATTR, ("validator", self))
         return fn
 
-    def on_put(self, fn: F) -> F:
-        """Decorate ``async def hook(self, value)``, awaited after each accepted
-        client put; the client's put completes when it returns."""
+    def on_put(self, fn: Callable[[S, T], Awaitable[None]]) -> Callable[[S, T], Awaitable[None]]:
+        """Decorate ``async def hook(self, value: T) -> None``, awaited after each
+        accepted client put; the client's put completes when it returns."""
         check_async_method(fn, "put hook", ("value",))
         setattr(fn, HOOK_ATTR, ("on_put", self))
         return fn
@@ -195,85 +216,3 @@ def _choice_problems(choices: tuple[str, ...]) -> list[str]:
     if len(set(choices)) != len(choices):
         out.append(f"enum states {list(choices)} are not unique")
     return out
-
-
-def _caller() -> str:
-    frame = sys._getframe(2)
-    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
-
-
-def _numeric_common(kw: dict[str, Any]) -> dict[str, Any]:
-    for key in ("limits", "display_limits"):
-        if kw.get(key) is not None:
-            kw[key] = tuple(builtins.float(x) for x in kw[key])
-    return kw
-
-
-class _PVFactory:
-    """Namespace of PV constructors: ``pv.float``, ``pv.int``, ``pv.bool``,
-    ``pv.enum``, ``pv.string``, ``pv.waveform``."""
-
-    Alarm = Alarm
-    Severity = Severity
-
-    def float(self, initial: builtins.float = 0.0, *, name: str | None = None,
-              description: str = "", units: str = "", precision: builtins.int = 3,
-              limits: Limits | None = None, display_limits: Limits | None = None,
-              alarm: _AlarmT | None = None, writable: builtins.bool = False,
-              autosave: builtins.bool = False) -> Any:
-        """A double-precision scalar (CA DBR_DOUBLE, PVA NTScalar double)."""
-        return PVSpec(Kind.FLOAT, initial, declared_at=_caller(), **_numeric_common(dict(
-            name=name, description=description, units=units, precision=precision,
-            limits=limits, display_limits=display_limits, alarm=alarm, writable=writable,
-            autosave=autosave)))
-
-    def int(self, initial: builtins.int = 0, *, name: str | None = None,
-            description: str = "", units: str = "", limits: Limits | None = None,
-            display_limits: Limits | None = None, alarm: _AlarmT | None = None,
-            writable: builtins.bool = False, autosave: builtins.bool = False) -> Any:
-        """A 32-bit integer scalar (CA DBR_LONG, PVA NTScalar int)."""
-        return PVSpec(Kind.INT, initial, declared_at=_caller(), **_numeric_common(dict(
-            name=name, description=description, units=units, limits=limits,
-            display_limits=display_limits, alarm=alarm, writable=writable,
-            autosave=autosave)))
-
-    def bool(self, initial: builtins.bool = False, *, name: str | None = None,
-             description: str = "", states: tuple[str, str] = BOOL_CHOICES,
-             writable: builtins.bool = False, autosave: builtins.bool = False) -> Any:
-        """A two-state PV (CA DBR_ENUM, PVA NTEnum), like a bo/bi record."""
-        return PVSpec(Kind.BOOL, initial, name=name, description=description,
-                      choices=tuple(states), writable=writable, autosave=autosave,
-                      declared_at=_caller())
-
-    def enum(self, states: list[str] | tuple[str, ...], initial: builtins.int | str = 0, *,
-             name: str | None = None, description: str = "",
-             writable: builtins.bool = False, autosave: builtins.bool = False) -> Any:
-        """One of up to 16 named states (CA DBR_ENUM, PVA NTEnum)."""
-        return PVSpec(Kind.ENUM, initial, name=name, description=description,
-                      choices=tuple(states), writable=writable, autosave=autosave,
-                      declared_at=_caller())
-
-    def string(self, initial: str = "", *, name: str | None = None, description: str = "",
-               writable: builtins.bool = False, autosave: builtins.bool = False) -> Any:
-        """A string of at most 39 bytes (CA DBR_STRING, PVA NTScalar string)."""
-        return PVSpec(Kind.STRING, initial, name=name, description=description,
-                      writable=writable, autosave=autosave, declared_at=_caller())
-
-    def waveform(self, max_length: builtins.int, initial: Any = None, *,
-                 dtype: str = "float64", name: str | None = None, description: str = "",
-                 units: str = "", precision: builtins.int = 3,
-                 limits: Limits | None = None, display_limits: Limits | None = None,
-                 alarm: _AlarmT | None = None, writable: builtins.bool = False,
-                 autosave: builtins.bool = False) -> Any:
-        """A 1-D numeric array of at most ``max_length`` elements
-        (CA array of the element type, PVA NTScalarArray)."""
-        if initial is None:
-            initial = np.zeros(0, dtype=dtype) if dtype in kinds.ARRAY_DTYPES else []
-        return PVSpec(Kind.ARRAY, initial, declared_at=_caller(), **_numeric_common(dict(
-            name=name, description=description, units=units, precision=precision,
-            limits=limits, display_limits=display_limits, alarm=alarm, dtype=dtype,
-            max_length=max_length, writable=writable, autosave=autosave)))
-
-
-#: The PV constructors: ``pv.float(...)``, ``pv.enum([...])`` and so on.
-pv = _PVFactory()

@@ -6,27 +6,30 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Generic
 
 import numpy as np
 
 from ..errors import PutRefused
 from .alarms import NO_ALARM, AlarmState, Severity, Status
+from .hooks import check_async_callable
 from .kinds import Kind
-from .spec import PVSpec
+from .spec import PVSpec, T
 from .threads import Home
 
 log = logging.getLogger(__name__)
 
 #: Called with the PV after every change, synchronously, on the event loop's thread
 #: (see :mod:`.threads` for changes made from other threads).
-Subscriber = Callable[["PV"], None]
+Subscriber = Callable[["PV[Any]"], None]
 Validator = Callable[[Any], Awaitable[Any]]
 PutHook = Callable[[Any], Awaitable[None]]
 
 
-class PV:
-    """One served PV. Protocol adapters subscribe to it; IOC code sets ``.value``.
+class PV(Generic[T]):
+    """One served PV, ``PV[T]``: ``.value`` is a ``T`` (``float`` for ``pv.float``...).
+
+    Protocol adapters subscribe to it; IOC code sets ``.value``.
 
     Every change (from IOC code, a CA put or a PVA put) goes through here, gets
     one timestamp and one alarm state, and is then posted to every subscriber,
@@ -41,7 +44,7 @@ class PV:
     __slots__ = ("_alarm", "_closed", "_home", "_raw", "_subscribers", "_timestamp_ns",
                  "_user_alarm", "name", "on_put_hooks", "spec", "validators")
 
-    def __init__(self, spec: PVSpec, name: str) -> None:
+    def __init__(self, spec: PVSpec[T], name: str) -> None:
         self.spec = spec
         self.name = name
         self._raw: Any = spec.coerce(spec.initial)
@@ -61,14 +64,16 @@ class PV:
         return self._raw
 
     @property
-    def value(self) -> Any:
+    def value(self) -> T:
         """The value; an enum reads as its state string (see ``index``)."""
         if self.spec.kind is Kind.ENUM:
-            return self.spec.choices[self._raw]
-        return self._raw
+            state: T = self.spec.choices[self._raw]
+            return state
+        value: T = self._raw
+        return value
 
     @value.setter
-    def value(self, value: Any) -> None:
+    def value(self, value: T) -> None:
         self.set(value)
 
     @property
@@ -94,7 +99,7 @@ class PV:
         return self._timestamp_ns
 
     # -- writing -----------------------------------------------------------
-    def set(self, value: Any, *, timestamp: float | None = None) -> None:
+    def set(self, value: T, *, timestamp: float | None = None) -> None:
         """Set the value from IOC code: type rules apply, control limits do not.
 
         Raises :class:`PutRefused` (a ``ValueError``-like error) on a value of
@@ -153,6 +158,23 @@ class PV:
         self._commit(new, None)
         for hook in self.on_put_hooks:
             await hook(self.value)
+
+    def validator(self, fn: Callable[[T], Awaitable[T | None]]
+                  ) -> Callable[[T], Awaitable[T | None]]:
+        """Add ``async def check(value: T) -> T | None`` to this PV's validators
+        (after those declared on the class); usable as a decorator. For PVs added
+        at run time, where there is no class attribute to decorate with
+        ``@spec.validator``; a bound method or ``functools.partial`` works too."""
+        check_async_callable(fn, "validator", ("value",))
+        self.validators.append(fn)
+        return fn
+
+    def on_put(self, fn: Callable[[T], Awaitable[None]]) -> Callable[[T], Awaitable[None]]:
+        """Add ``async def hook(value: T) -> None``, awaited after each accepted
+        client put (after the hooks declared on the class); usable as a decorator."""
+        check_async_callable(fn, "put hook", ("value",))
+        self.on_put_hooks.append(fn)
+        return fn
 
     def close_puts(self) -> None:
         """Refuse all further client puts (used at shutdown)."""

@@ -13,11 +13,10 @@ from collections.abc import Callable
 import psutil
 
 from .._version import __version__
-from ..model import IOC, PV, PVSpec
-from ..model.spec import pv
+from ..model import IOC, PV, PVSpec, pv
 
 #: PV name suffix -> spec. Names match devIocStats where one exists.
-HEALTH_SPECS = {
+HEALTH_SPECS: dict[str, PVSpec] = {
     "HEARTBEAT": pv.int(0, name="HEARTBEAT", description="Counts up every second"),
     "UPTIME": pv.float(0.0, name="UPTIME", units="s", precision=0,
                        description="Seconds since start"),
@@ -58,6 +57,10 @@ class Health:
         self.pvs[spec.name] = live
         self.pvs["PV_COUNT"].set(len(self._ioc.pvs))
         return live
+
+    def recount(self) -> None:
+        """Show the number of PVs served now in PV_COUNT (after startup hooks added some)."""
+        self.pvs["PV_COUNT"].set(len(self._ioc.pvs))
 
     def update(self) -> None:
         """One tick: heartbeat, uptime, clients, memory."""

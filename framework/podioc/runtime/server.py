@@ -41,8 +41,9 @@ class Runtime:
     protocols: tuple[str, ...] = ("ca", "pva")
     health: bool = True
     autosave: Autosave | None = None
-    #: builds the access policy once every PV exists (None: no access rules)
-    access: Callable[[IOC], AccessPolicy | None] | None = None
+    #: builds the access policy, ``access(ioc)``, once every PV exists; called with
+    #: ``early=True`` before the startup hooks to fail fast (None: no access rules)
+    access: Callable[..., AccessPolicy | None] | None = None
     limits: Limits = field(default_factory=Limits)
     #: re-broadcast unicast CA searches to the node's other servers (PODIOC_CA_SEARCH_FANOUT)
     ca_search_fanout: bool = True
@@ -58,11 +59,21 @@ class Runtime:
         health = Health(self.ioc) if self.health else None
         if self.autosave is not None:
             # its status PVs join the health PVs; restore before startup hooks and servers
-            self.autosave.attach(self.ioc, health)
-        if self.access is not None:  # a bad rules file fails start-up here
+            self.autosave.attach(self.ioc, health, defer_unknown=True)
+        if self.access is not None:  # a bad rules file fails start-up here, before hooks
+            self.access(self.ioc, early=True)
+        # Parents first; a hook may add PVs and sub-devices, whose hooks run too.
+        for device in self.ioc.devices():
+            for method, _ in device.own_methods("startup"):
+                await method()
+        # PVs that startup hooks added are restored, access-controlled and counted too
+        if self.autosave is not None:
+            self.autosave.adopt(self.ioc)
+        if self.access is not None:
             self.policy = self.access(self.ioc)
-        for method, _ in self.ioc.methods("startup"):
-            await method()
+        if health is not None:
+            health.recount()
+        self.ioc.seal()  # from here on, adding a PV raises AlreadyServingError
         pva_server = pva_cap = ca_ctx = None
         try:
             if "ca" in self.protocols:
@@ -77,8 +88,11 @@ class Runtime:
                 if pva_cap is not None:
                     health.pva_clients = lambda: pva_cap.count
                 self._spawn(health.run(), "health")
-            for method, period in self.ioc.methods("scan"):
-                self._spawn(run_scan(method.__name__, method, period), method.__name__)
+            for device in self.ioc.devices():
+                for method, period in device.own_methods("scan"):
+                    label = f"{device.path}.{method.__name__}" if device.path else (
+                        method.__name__)
+                    self._spawn(run_scan(label, method, period), label)
             if self.autosave is not None:
                 self._spawn(self.autosave.run(), "autosave")
             log.info("serving %d PVs (prefix %r): CA port %s, PVA port %s",
@@ -95,11 +109,13 @@ class Runtime:
                 live.close_puts()
             if self.autosave is not None:  # the operator's last settings, before hooks
                 await self.autosave.stop()
-            for method, _ in self.ioc.methods("shutdown"):
-                try:
-                    await method()
-                except Exception:
-                    log.exception("shutdown hook %s failed", method.__name__)
+            # Sub-devices before the devices they belong to; the IOC's own last.
+            for device in reversed(list(self.ioc.devices())):
+                for method, _ in device.own_methods("shutdown"):
+                    try:
+                        await method()
+                    except Exception:
+                        log.exception("shutdown hook %s failed", method.__name__)
             for task in reversed(self._tasks):
                 task.cancel()
             for task in reversed(self._tasks):
