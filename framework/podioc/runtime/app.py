@@ -51,7 +51,8 @@ async def serve(cfg: InstanceConfig, cls: type[IOC]) -> None:
     runtime = Runtime(ioc, settings, cfg.protocols, cfg.health,
                       autosave=Autosave.from_config(cfg, os.environ),
                       access=partial(policy_for, cfg) if cfg.access else None,
-                      limits=Limits.from_env(os.environ, settings.ca_max_array_bytes))
+                      limits=Limits.from_env(os.environ, settings.ca_max_array_bytes),
+                      pvi=cfg.pvi, description=cfg.description)
     loop.add_signal_handler(signal.SIGHUP, _on_hangup, runtime, set())
     await runtime.run(stop)
 
