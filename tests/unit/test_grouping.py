@@ -14,14 +14,14 @@ def _shape(group: Group) -> dict[str, object]:
 
 
 def test_flat_ioc_is_one_group() -> None:
-    root = group_pvs("D:", [("D:TEMP", False), ("D:SETPOINT", True)])
+    root = group_pvs("D:", ["D:TEMP", "D:SETPOINT"], {"D:SETPOINT"}.__contains__)
     assert _shape(root) == {"temp": ("D:TEMP", False), "setpoint": ("D:SETPOINT", True)}
     assert root.pv_prefix == "D:" and [g.pv_prefix for g in root.walk()] == ["D:"]
 
 
 def test_segments_make_groups_and_numbered_siblings_a_vector() -> None:
     names = ["P:CH1:V", "P:CH2:V", "P:CH2:GAIN", "P:STAGE:X", "P:ADC7:RAW", "P:TOTAL"]
-    root = group_pvs("P:", [(n, n.endswith("GAIN")) for n in names])
+    root = group_pvs("P:", names, lambda n: n.endswith("GAIN"))
     assert _shape(root) == {
         "ch": ("P:CH:", {"__1": ("P:CH1:", {"v": ("P:CH1:V", False)}),
                          "__2": ("P:CH2:", {"v": ("P:CH2:V", False),
@@ -33,21 +33,20 @@ def test_segments_make_groups_and_numbered_siblings_a_vector() -> None:
 
 
 def test_no_vector_when_the_stem_is_taken_or_numbers_have_leading_zeros() -> None:
-    root = group_pvs("", [("CH:A", False), ("CH1:A", False), ("CH2:A", False),
-                          ("M01:A", False), ("M02:A", False)])
+    root = group_pvs("", ["CH:A", "CH1:A", "CH2:A", "M01:A", "M02:A"], bool)
     assert set(root.groups) == {"ch", "ch1", "ch2", "m01", "m02"}
     assert all(not g.vector for g in root.walk())
 
 
 def test_a_signal_and_a_group_of_the_same_segment_both_keep_an_entry() -> None:
-    root = group_pvs("X:", [("X:MOTOR", True), ("X:MOTOR:RBV", False), ("X:Motor", False)])
+    root = group_pvs("X:", ["X:MOTOR", "X:MOTOR:RBV", "X:Motor"], bool)
     assert set(root.groups) == {"motor"}
     assert {e: s.pv for e, s in root.signals.items()} == {"motor_": "X:MOTOR",
                                                          "motor__": "X:Motor"}
 
 
 def test_names_outside_the_prefix_are_left_out() -> None:
-    root = group_pvs("A:", [("A:X", False), ("B:Y", False)])
+    root = group_pvs("A:", ["A:X", "B:Y"], bool)
     assert [s.pv for s in root.all_signals()] == ["A:X"]
 
 

@@ -21,7 +21,7 @@ class Grouped(IOC):
 
 def test_value_has_the_fastcs_layout() -> None:
     ioc = Grouped("G:")
-    root = group_pvs("G:", ((n, p.spec.writable) for n, p in ioc.pvs.items()))
+    root = group_pvs("G:", ioc.pvs, lambda name: bool(ioc.pvs[name].spec.writable))
     value = pvi_value(root, "PVI", "Grouped device")
     assert value.getID() == "structure"
     assert set(value.keys()) == {"alarm", "timeStamp", "display", "value"}

@@ -15,9 +15,10 @@ a sibling or with an attribute of ophyd-async devices (``name``, ``stage``,
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 #: Attribute names an ophyd-async Device has or refuses (bluesky protocol methods).
 RESERVED = frozenset({
@@ -27,6 +28,7 @@ RESERVED = frozenset({
     "read", "read_configuration", "resume", "set", "set_name", "stage", "stop", "subscribe",
     "trigger", "unstage"})
 _NUMBERED = re.compile(r"^(?P<stem>.*[A-Za-z_])(?P<n>[1-9][0-9]*)$")
+_NOT_WORD = re.compile(r"\W", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -38,14 +40,62 @@ class Signal:
     writable: bool
 
 
-@dataclass
-class Group:
-    """A device: its PVs share ``pv_prefix``; ``vector`` holds numbered members."""
+class _Node:
+    __slots__ = ("groups", "leaves")
 
-    pv_prefix: str
-    signals: dict[str, Signal] = field(default_factory=dict)
-    groups: dict[str, Group] = field(default_factory=dict)
-    vector: dict[int, Group] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.leaves: list[tuple[str, str]] = []  # (segment, PV name)
+        self.groups: dict[str, _Node] = {}  # segment -> node
+
+
+class Group:
+    """A device: its PVs share ``pv_prefix``; ``vector`` holds numbered members.
+
+    ``groups`` and ``vector`` are built with the tree; ``signals`` (one entry per
+    PV, the bulk of a large IOC) only when first asked for.
+    """
+
+    def __init__(self, pv_prefix: str, node: _Node | None = None,
+                 writable: Callable[[str], bool] = lambda _name: False) -> None:
+        self.pv_prefix = pv_prefix
+        self._writable = writable
+        self.groups: dict[str, Group] = {}
+        self.vector: dict[int, Group] = {}
+        self._leaves = node.leaves if node is not None else []
+        self._taken: set[str] = set()
+        if node is not None:
+            self._add_groups(node)
+
+    def _add_groups(self, node: _Node) -> None:
+        members: dict[str, dict[int, str]] = {}
+        for segment in sorted(node.groups):
+            match = _NUMBERED.match(segment)
+            if match:
+                members.setdefault(match["stem"], {})[int(match["n"])] = segment
+        leaves = {leaf[0] for leaf in node.leaves}
+        in_vectors: set[str] = set()
+        for stem, numbered in sorted(members.items()):
+            if len(numbered) < 2 or stem in node.groups or stem in leaves:
+                continue
+            vector = Group(f"{self.pv_prefix}{stem}:")
+            for n, segment in sorted(numbered.items()):
+                vector.vector[n] = Group(f"{self.pv_prefix}{segment}:", node.groups[segment],
+                                         self._writable)
+                in_vectors.add(segment)
+            self.groups[_unique(entry_name(stem), self._taken)] = vector
+        for segment in sorted(node.groups):
+            if segment not in in_vectors:
+                self.groups[_unique(entry_name(segment), self._taken)] = Group(
+                    f"{self.pv_prefix}{segment}:", node.groups[segment], self._writable)
+
+    @functools.cached_property
+    def signals(self) -> dict[str, Signal]:
+        """Entry name -> signal, sorted by PV name segment."""
+        out: dict[str, Signal] = {}
+        for segment, pv in sorted(self._leaves):
+            entry = _unique(entry_name(segment), self._taken)
+            out[entry] = Signal(entry, pv, self._writable(pv))
+        return out
 
     def walk(self) -> Iterable[Group]:
         """This group and every group below it, parents first."""
@@ -61,31 +111,31 @@ class Group:
 
 def entry_name(segment: str) -> str:
     """The attribute-safe entry name of a PV name segment (see the module docstring)."""
-    name = re.sub(r"\W", "_", segment.lower(), flags=re.ASCII) or "_"
-    if name[0].isdigit():
-        name = "_" + name
+    name = segment.lower()
+    if not (name.isidentifier() and name.isascii()):
+        name = _NOT_WORD.sub("_", name) or "_"
+        if name[0].isdigit():
+            name = "_" + name
     return name + "_" if name in RESERVED else name
 
 
-@dataclass
-class _Node:
-    signals: dict[str, Signal] = field(default_factory=dict)  # segment -> signal
-    groups: dict[str, _Node] = field(default_factory=dict)  # segment -> node
-
-
-def group_pvs(prefix: str, pvs: Iterable[tuple[str, bool]]) -> Group:
-    """The tree of ``(pv name, writable)`` pairs; names not starting with ``prefix`` are
-    left out."""
+def group_pvs(prefix: str, names: Iterable[str], writable: Callable[[str], bool]) -> Group:
+    """The tree of the PV ``names`` (those not starting with ``prefix`` are left out);
+    ``writable(name)`` is asked when a group's signals are first needed."""
     root = _Node()
-    for name, writable in pvs:
+    start = len(prefix)
+    for name in names:
         if not name.startswith(prefix):
             continue
-        *path, leaf = name[len(prefix):].split(":")
+        if name.find(":", start) < 0:  # the common case: a PV of the top group
+            root.leaves.append((name[start:], name))
+            continue
+        *path, leaf = name[start:].split(":")
         node = root
         for segment in path:
-            node = node.groups.setdefault(segment, _Node())
-        node.signals[leaf] = Signal(leaf, name, writable)
-    return _build(root, prefix)
+            node = node.groups.get(segment) or node.groups.setdefault(segment, _Node())
+        node.leaves.append((leaf, name))
+    return Group(prefix, root, writable)
 
 
 def _unique(name: str, taken: set[str]) -> str:
@@ -93,31 +143,3 @@ def _unique(name: str, taken: set[str]) -> str:
         name += "_"
     taken.add(name)
     return name
-
-
-def _build(node: _Node, pv_prefix: str) -> Group:
-    group = Group(pv_prefix)
-    taken: set[str] = set()
-    members: dict[str, dict[int, str]] = {}
-    for segment in sorted(node.groups):
-        match = _NUMBERED.match(segment)
-        if match:
-            members.setdefault(match["stem"], {})[int(match["n"])] = segment
-    in_vectors: set[str] = set()
-    for stem, numbered in sorted(members.items()):
-        if len(numbered) < 2 or stem in node.groups or stem in node.signals:
-            continue
-        vector = Group(f"{pv_prefix}{stem}:")
-        for n, segment in sorted(numbered.items()):
-            vector.vector[n] = _build(node.groups[segment], f"{pv_prefix}{segment}:")
-            in_vectors.add(segment)
-        group.groups[_unique(entry_name(stem), taken)] = vector
-    for segment in sorted(node.groups):
-        if segment not in in_vectors:
-            group.groups[_unique(entry_name(segment), taken)] = _build(
-                node.groups[segment], f"{pv_prefix}{segment}:")
-    for segment in sorted(node.signals):
-        signal = node.signals[segment]
-        entry = _unique(entry_name(segment), taken)
-        group.signals[entry] = Signal(entry, signal.pv, signal.writable)
-    return group
