@@ -21,6 +21,7 @@ from . import image_cmds  # noqa: E402, F401, I001  (registers build, up, down, 
 from . import manifest_cmd  # noqa: E402, F401  (registers `podioc manifest`)
 from . import doctor_cmd  # noqa: E402, F401  (registers `podioc doctor`)
 from . import screens_cmd  # noqa: E402, F401  (registers `podioc screens`)
+from . import monitor_cmd  # noqa: E402, F401  (registers `podioc monitor`)
 
 
 def main() -> None:
