@@ -386,15 +386,36 @@ def render_statefulset(inst: Instance) -> dict[str, Any]:
 #: File name of each object kind in a rendered directory.
 FILES = {"ServiceAccount": "serviceaccount.yaml", "ConfigMap": "configmap.yaml",
          "Service": "service.yaml", "StatefulSet": "statefulset.yaml"}
+#: File name of the (opt-in) ConfigMap of Phoebus screens.
+SCREENS_FILE = "screens.yaml"
+SCREENS_COMPONENT = "screens"
 
 
-def render_instance(cfg: InstanceConfig, text: str,
-                    settings: DeploySettings) -> list[dict[str, Any]]:
-    """The objects of one instance in apply order: ServiceAccount, ConfigMap, Service,
-    StatefulSet (its namespace comes from :func:`render_namespace`)."""
+def render_screens_configmap(inst: Instance, screens: Mapping[str, str]) -> dict[str, Any]:
+    """The instance's Phoebus screens (file name -> .bob text) for a screen server to
+    publish; labelled ``app.kubernetes.io/component: screens`` so it can select them."""
+    meta = inst.metadata(f"{inst.name}-screens")
+    meta["labels"]["app.kubernetes.io/component"] = SCREENS_COMPONENT
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": dict(screens)}
+
+
+def file_for(obj: Mapping[str, Any]) -> str:
+    """The file name of a rendered object."""
+    if obj["metadata"].get("labels", {}).get(
+            "app.kubernetes.io/component") == SCREENS_COMPONENT:
+        return SCREENS_FILE
+    return FILES[obj["kind"]]
+
+
+def render_instance(cfg: InstanceConfig, text: str, settings: DeploySettings,
+                    screens: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """The objects of one instance in apply order: ServiceAccount, ConfigMap, (with
+    ``screens``, the ConfigMap of screens,) Service, StatefulSet (its namespace comes
+    from :func:`render_namespace`)."""
     inst = make_instance(cfg, text, settings)
-    return [render_serviceaccount(inst), render_configmap(inst), render_service(inst),
-            render_statefulset(inst)]
+    extra = [render_screens_configmap(inst, screens)] if screens else []
+    return [render_serviceaccount(inst), render_configmap(inst), *extra,
+            render_service(inst), render_statefulset(inst)]
 
 
 class _Dumper(yaml.SafeDumper):
@@ -435,12 +456,13 @@ def header_for(cfg: InstanceConfig) -> str:
 
 
 def instance_files(cfg: InstanceConfig, text: str, settings: DeploySettings,
-                   *, kustomize: bool = False) -> dict[str, str]:
+                   *, kustomize: bool = False,
+                   screens: Mapping[str, str] | None = None) -> dict[str, str]:
     """One file per object (plus ``kustomization.yaml``), by file name."""
-    objects = render_instance(cfg, text, settings)
-    files = {FILES[o["kind"]]: to_yaml([o], header=header_for(cfg)) for o in objects}
+    objects = render_instance(cfg, text, settings, screens)
+    files = {file_for(o): to_yaml([o], header=header_for(cfg)) for o in objects}
     if kustomize:
-        files["kustomization.yaml"] = _kustomization([FILES[o["kind"]] for o in objects])
+        files["kustomization.yaml"] = _kustomization([file_for(o) for o in objects])
     return files
 
 
@@ -452,13 +474,15 @@ def namespace_file(namespace: str) -> tuple[str, str]:
 
 def kustomize_tree(instances: Sequence[tuple[InstanceConfig, str, DeploySettings]],
                    existing_instance_dirs: Iterable[str] = (),
-                   existing_namespaces: Iterable[str] = ()) -> dict[str, str]:
+                   existing_namespaces: Iterable[str] = (),
+                   screens: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, str]:
     """Files of a kustomize root, by relative path.
 
     ``base/`` holds the namespaces, ``<instance>/`` each instance, and the
     root ``kustomization.yaml`` includes ``base`` and every instance
     directory, the ones rendered now and ``existing_instance_dirs`` (rendered
     earlier into the same root), so instances can be rendered one at a time.
+    ``screens`` (instance name -> its screens) adds their ConfigMaps.
     """
     files: dict[str, str] = {}
     names: dict[str, str] = {}
@@ -469,7 +493,8 @@ def kustomize_tree(instances: Sequence[tuple[InstanceConfig, str, DeploySettings
                               f"instance name {cfg.name!r} is also used by {names[cfg.name]}",
                               "rename one of the config files")
         names[cfg.name] = cfg.source
-        for fname, body in instance_files(cfg, text, settings, kustomize=True).items():
+        for fname, body in instance_files(cfg, text, settings, kustomize=True,
+                                          screens=(screens or {}).get(cfg.name)).items():
             files[f"{cfg.name}/{fname}"] = body
         namespaces.add(settings.namespace)
     base = [namespace_file(ns) for ns in sorted(namespaces)]

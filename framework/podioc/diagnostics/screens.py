@@ -157,23 +157,36 @@ def index(screens: list[tuple[str, str]]) -> ET.ElementTree:
     return ET.ElementTree(display)
 
 
+def screen_files(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, str]:
+    """File name -> XML text of what :func:`write_screens` writes."""
+    out: dict[str, str] = {}
+    entries: list[tuple[str, str]] = []
+    for name, doc in docs:
+        stem = name
+        while f"{stem}.bob" in out:
+            stem += "-2"
+        title = f"{doc['ioc_class'].rsplit(':', 1)[-1]} {doc['prefix']}".strip()
+        out[f"{stem}.bob"] = _text(screen(doc, title))
+        entries.append((title, f"{stem}.bob"))
+    if len(docs) > 1:
+        out["index.bob"] = _text(index(entries))
+    return out
+
+
+def _text(tree: ET.ElementTree) -> str:
+    root = tree.getroot()
+    assert root is not None
+    text: str = ET.tostring(root, encoding="unicode", xml_declaration=True)
+    return text + "\n"
+
+
 def write_screens(docs: list[tuple[str, dict[str, Any]]], out: Path) -> list[Path]:
     """Write one ``NAME.bob`` per ``(name, description)`` (and ``index.bob`` for several)
     into ``out``; returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    entries: list[tuple[str, str]] = []
-    for name, doc in docs:
-        stem = name
-        while any(p.stem == stem for p in written):
-            stem += "-2"
-        path = out / f"{stem}.bob"
-        title = f"{doc['ioc_class'].rsplit(':', 1)[-1]} {doc['prefix']}".strip()
-        screen(doc, title).write(path, encoding="UTF-8", xml_declaration=True)
-        written.append(path)
-        entries.append((title, path.name))
-    if len(docs) > 1:
-        path = out / "index.bob"
-        index(entries).write(path, encoding="UTF-8", xml_declaration=True)
+    written = []
+    for name, text in screen_files(docs).items():
+        path = out / name
+        path.write_text(text, encoding="utf-8")
         written.append(path)
     return written
