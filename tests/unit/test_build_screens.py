@@ -1,0 +1,48 @@
+"""``podioc build`` puts each IOC directory's screens into the build context (and so at
+/iocs/NAME/screens/ in the image), without Docker: the context is checked."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from podioc.cli import cli
+from podioc.cli.image_cmds import screens_of
+from podioc.deploy import image as img
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_DIR = ROOT / "iocs" / "demo"
+
+
+def test_context_holds_the_screens_of_each_instance_config(tmp_path: Path) -> None:
+    bobs = screens_of((DEMO_DIR,))
+    assert list(bobs) == ["demo"] and list(bobs["demo"]) == ["demo.bob"]
+    opts = img.BuildOptions(ioc_dirs=(DEMO_DIR,), screens=bobs)
+    ctx = img.assemble_context(opts, tmp_path / "ctx", img.framework_source())
+    screen = ctx / "iocs" / "demo" / "screens" / "demo.bob"
+    root = ET.parse(screen).getroot()
+    assert "DEMO:TEMPERATURE" in {w.findtext("pv_name") for w in root.iter("widget")}
+    assert not (DEMO_DIR / "screens").exists()  # nothing written into the source tree
+
+
+def test_several_configs_get_an_index(tmp_path: Path) -> None:
+    ioc = tmp_path / "heater"
+    ioc.mkdir()
+    (ioc / "ioc.py").write_text((DEMO_DIR / "ioc.py").read_text())
+    for stem, prefix in (("one", "A:"), ("two", "B:")):
+        (ioc / f"{stem}.yaml").write_text(f"ioc: ioc.py:DemoDevice\nprefix: '{prefix}'\n")
+    assert sorted(screens_of((ioc,))["heater"]) == ["index.bob", "one.bob", "two.bob"]
+
+
+def test_a_config_that_cannot_be_described_stops_the_build_with_a_hint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ioc = tmp_path / "broken"
+    ioc.mkdir()
+    (ioc / "x.yaml").write_text("ioc: missing.py:Nope\nprefix: 'X:'\n")
+    monkeypatch.setattr(img, "build_image", lambda *a, **k: pytest.fail("must not build"))
+    result = CliRunner().invoke(cli, ["build", str(ioc)])
+    assert result.exit_code != 0
+    assert "missing.py" in result.output and "--no-screens" in result.output
