@@ -18,7 +18,8 @@ DEMO_DIR = ROOT / "iocs" / "demo"
 
 
 def test_context_holds_the_screens_of_each_instance_config(tmp_path: Path) -> None:
-    bobs = screens_of((DEMO_DIR,))
+    bobs, problems = screens_of((DEMO_DIR,))
+    assert problems == []
     assert list(bobs) == ["demo"] and list(bobs["demo"]) == ["demo.bob"]
     opts = img.BuildOptions(ioc_dirs=(DEMO_DIR,), screens=bobs)
     ctx = img.assemble_context(opts, tmp_path / "ctx", img.framework_source())
@@ -34,15 +35,22 @@ def test_several_configs_get_an_index(tmp_path: Path) -> None:
     (ioc / "ioc.py").write_text((DEMO_DIR / "ioc.py").read_text())
     for stem, prefix in (("one", "A:"), ("two", "B:")):
         (ioc / f"{stem}.yaml").write_text(f"ioc: ioc.py:DemoDevice\nprefix: '{prefix}'\n")
-    assert sorted(screens_of((ioc,))["heater"]) == ["index.bob", "one.bob", "two.bob"]
+    assert sorted(screens_of((ioc,))[0]["heater"]) == ["index.bob", "one.bob", "two.bob"]
 
 
-def test_a_config_that_cannot_be_described_stops_the_build_with_a_hint(
+def test_a_config_that_cannot_be_described_gets_no_screen_and_a_note(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ioc = tmp_path / "broken"
     ioc.mkdir()
     (ioc / "x.yaml").write_text("ioc: missing.py:Nope\nprefix: 'X:'\n")
-    monkeypatch.setattr(img, "build_image", lambda *a, **k: pytest.fail("must not build"))
+    seen: list[img.BuildOptions] = []
+
+    def fake_build(opts: img.BuildOptions, **_: object) -> None:
+        seen.append(opts)
+        raise img.ImageBuildError("stop here")
+
+    monkeypatch.setattr(img, "build_image", fake_build)
     result = CliRunner().invoke(cli, ["build", str(ioc)])
-    assert result.exit_code != 0
-    assert "missing.py" in result.output and "--no-screens" in result.output
+    assert "note: no screen for" in result.output and "missing.py" in result.output
+    assert "--no-screens" in result.output
+    assert len(seen) == 1 and seen[0].screens == {}  # the build itself still runs

@@ -113,7 +113,7 @@ class _Progress:
 @click.option("--screens/--no-screens", envvar="PODIOC_BUILD_SCREENS", show_envvar=True,
               default=True,
               help="Put the Phoebus screens of each directory's instance configs (podioc "
-                   "screens) at /iocs/<directory>/screens/ (imports the IOC classes here).")
+                   "screens) at /iocs/<directory>/screens/ (imports the IOC classes here; a config that cannot be described gets a note and no screen).")
 @click.option("--quiet", "-q", is_flag=True, envvar="PODIOC_BUILD_QUIET", show_envvar=True,
               help="No progress; print only the image id (for CI).")
 @click.option("--verbose", "-v", is_flag=True, envvar="PODIOC_BUILD_VERBOSE", show_envvar=True,
@@ -133,9 +133,11 @@ def build(ioc_dirs: tuple[Path, ...], tag: str, base_image: str, network: str | 
     """
     where = ioc_dirs[0] if ioc_dirs else Path.cwd()
     try:
-        bobs = screens_of(ioc_dirs) if screens else {}
+        bobs, problems = screens_of(ioc_dirs) if screens else ({}, [])
     except PodiocError as exc:
-        raise click.ClickException(f"{exc}\n(--no-screens builds without screens)") from None
+        raise fail(exc) from None
+    for problem in problems:
+        click.echo(f"note: no screen for {problem} (--no-screens skips screens)", err=True)
     opts = img.BuildOptions(
         ioc_dirs=ioc_dirs, tag=tag, base_image=base_image, network=network or None,
         wheelhouse=wheelhouse, pull=pull, no_cache=no_cache,
@@ -156,18 +158,23 @@ def build(ioc_dirs: tuple[Path, ...], tag: str, base_image: str, network: str | 
                f"{result.size / 1e6:.0f} MB, {result.seconds:.0f} s)")
 
 
-def screens_of(ioc_dirs: tuple[Path, ...]) -> dict[str, dict[str, str]]:
+def screens_of(ioc_dirs: tuple[Path, ...]) -> tuple[dict[str, dict[str, str]], list[str]]:
     """IOC directory name in the image -> its screens ({file: .bob text}), one per
-    instance config in the directory (and index.bob for several)."""
+    instance config in the directory (and index.bob for several); and the configs that
+    could not be described here (their error), which get no screen."""
     out: dict[str, dict[str, str]] = {}
+    problems: list[str] = []
     for path, name in img.check_ioc_dirs(ioc_dirs):
         docs = []
         for config in sorted([*path.glob("*.yaml"), *path.glob("*.yml")]):
-            cfg, cls = resolve(str(config))
-            docs.append((cfg.name, describe_instance(cfg, cls)))
+            try:
+                cfg, cls = resolve(str(config))
+                docs.append((cfg.name, describe_instance(cfg, cls)))
+            except PodiocError as exc:
+                problems.append(f"{config}: {str(exc).splitlines()[0]}")
         if docs:
             out[name] = screen_files(docs)
-    return out
+    return out, problems
 
 
 def _load_instance(path: str, prefix: str | None) -> config_mod.InstanceConfig:
