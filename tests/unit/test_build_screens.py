@@ -54,3 +54,13 @@ def test_a_config_that_cannot_be_described_gets_no_screen_and_a_note(
     assert "note: no screen for" in result.output and "missing.py" in result.output
     assert "--no-screens" in result.output
     assert len(seen) == 1 and seen[0].screens == {}  # the build itself still runs
+
+
+def test_ioc_code_that_does_not_import_gets_a_note(tmp_path: Path) -> None:
+    ioc = tmp_path / "broken"
+    ioc.mkdir()
+    (ioc / "ioc.py").write_text("from podioc import IOC\n\nclass Broken(IOC:\n    pass\n")
+    (ioc / "broken.yaml").write_text("ioc: ioc.py:Broken\nprefix: 'B:'\n")
+    bobs, problems = screens_of((ioc,))
+    assert bobs == {}
+    assert len(problems) == 1 and "broken.yaml: SyntaxError" in problems[0]

@@ -113,7 +113,8 @@ class _Progress:
 @click.option("--screens/--no-screens", envvar="PODIOC_BUILD_SCREENS", show_envvar=True,
               default=True,
               help="Put the Phoebus screens of each directory's instance configs (podioc "
-                   "screens) at /iocs/<directory>/screens/ (imports the IOC classes here; a config that cannot be described gets a note and no screen).")
+                   "screens) at /iocs/<directory>/screens/ (imports the IOC classes here; a "
+                   "config that cannot be described gets a note and no screen).")
 @click.option("--quiet", "-q", is_flag=True, envvar="PODIOC_BUILD_QUIET", show_envvar=True,
               help="No progress; print only the image id (for CI).")
 @click.option("--verbose", "-v", is_flag=True, envvar="PODIOC_BUILD_VERBOSE", show_envvar=True,
@@ -170,8 +171,9 @@ def screens_of(ioc_dirs: tuple[Path, ...]) -> tuple[dict[str, dict[str, str]], l
             try:
                 cfg, cls = resolve(str(config))
                 docs.append((cfg.name, describe_instance(cfg, cls)))
-            except PodiocError as exc:
-                problems.append(f"{config}: {str(exc).splitlines()[0]}")
+            except Exception as exc:  # user code may raise anything on import or __init__
+                first = (str(exc).splitlines() or [""])[0]
+                problems.append(f"{config}: {type(exc).__name__}: {first}")
         if docs:
             out[name] = screen_files(docs)
     return out, problems
