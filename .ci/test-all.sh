@@ -10,6 +10,7 @@ mkdir -p "$PODIOC_CI_WORK"
 
 if [[ "${CI:-}" == "true" ]]; then
     export PODIOC_REQUIRE_DOCKER=1 PODIOC_REQUIRE_NETNS=1 PODIOC_REQUIRE_CHECKOV=1
+    export PODIOC_REQUIRE_TMUX=1
     # kubectl ships with this machine image; elsewhere its checks skip with a reason.
     if command -v kubectl >/dev/null 2>&1; then export PODIOC_REQUIRE_KUBECTL=1; fi
 fi
@@ -20,6 +21,8 @@ trap podioc_docker_teardown EXIT
 podioc_docker_setup
 source .ci/netns.sh
 podioc_netns_setup
+source .ci/tmux.sh
+podioc_tmux_setup
 
 echo "== lint"
 "$BIN"/ruff check framework iocs tests benchmarks

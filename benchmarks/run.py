@@ -35,7 +35,8 @@ sys.path.insert(0, str(HERE))
 from probe import probe_ca, probe_pva  # noqa: E402
 
 SERVER_PROTOCOLS = {"podioc": ("ca", "pva"), "caproto": ("ca",), "p4p": ("pva",),
-                    "softioc": ("ca", "pva")}
+                    "softioc": ("ca", "pva"),
+                    "podioc-nopvi": ("ca", "pva")}  # startup.py only: PVI's cost
 MAX_ARRAY_BYTES = 20_000_000
 
 

@@ -95,7 +95,7 @@ def wave_data() -> np.ndarray[Any, Any]:
 
 
 # -- podioc ---------------------------------------------------------------------------
-async def serve_podioc(prefix: str, n: int) -> None:
+async def serve_podioc(prefix: str, n: int, pvi: str | None = "PVI") -> None:
     from podioc import IOC, pv
     from podioc.runtime.server import Runtime
     from podioc.runtime.settings import Settings
@@ -112,7 +112,7 @@ async def serve_podioc(prefix: str, n: int) -> None:
 
     ioc = Bench(prefix + ":", n)
     ioc.wave.set(wave_data())
-    runtime = Runtime(ioc, Settings.from_env(os.environ), ("ca", "pva"), health=True)
+    runtime = Runtime(ioc, Settings.from_env(os.environ), ("ca", "pva"), health=True, pvi=pvi)
     stop = asyncio.Event()
 
     async def post(i: int) -> None:
@@ -123,6 +123,11 @@ async def serve_podioc(prefix: str, n: int) -> None:
     emit({"ready": True})
     await command_loop(post, stop)
     await task
+
+
+async def serve_podioc_nopvi(prefix: str, n: int) -> None:
+    """podioc without its PVI PV (to measure what PVI costs)."""
+    await serve_podioc(prefix, n, pvi=None)
 
 
 # -- raw caproto ----------------------------------------------------------------------
@@ -210,8 +215,8 @@ def serve_softioc(prefix: str, n: int) -> None:
 
 
 SERVERS: dict[str, Callable[[str, int], Any]] = {
-    "podioc": serve_podioc, "caproto": serve_caproto, "p4p": serve_p4p,
-    "softioc": serve_softioc}
+    "podioc": serve_podioc, "podioc-nopvi": serve_podioc_nopvi, "caproto": serve_caproto,
+    "p4p": serve_p4p, "softioc": serve_softioc}
 
 
 def main() -> None:

@@ -105,3 +105,12 @@ def test_name_from_prefix_when_not_a_file() -> None:
 def test_is_config_path() -> None:
     assert cfgmod.is_config_path("a.yaml") and cfgmod.is_config_path("dir/b.yml")
     assert not cfgmod.is_config_path("ioc.py") and not cfgmod.is_config_path("pkg.mod:Cls")
+
+
+def test_pvi_block() -> None:
+    assert parse({"ioc": "m:C", "prefix": "P:"}).pvi == "PVI"
+    assert parse({"ioc": "m:C", "prefix": "P:", "pvi": {"name": "INFO"}}).pvi == "INFO"
+    assert parse({"ioc": "m:C", "prefix": "P:", "pvi": {"enabled": False}}).pvi is None
+    with pytest.raises(ConfigError) as info:
+        parse({"ioc": "m:C", "prefix": "P:", "pvi": {"name": "A:B"}})
+    assert "pvi.name" in str(info.value) and "not a PV name segment" in str(info.value)

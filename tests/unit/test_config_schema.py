@@ -52,7 +52,7 @@ def test_schema_is_a_valid_json_schema_with_a_description_for_every_field() -> N
             assert prop.get("title") or "$ref" in json.dumps(prop), (model["title"], name)
     top = set(schema["properties"])
     assert top == {"version", "ioc", "prefix", "description", "args", "protocols", "health",
-                   "epics", "deploy", "autosave", "access"}
+                   "epics", "deploy", "autosave", "access", "pvi"}
 
 
 def test_committed_schema_file_is_what_podioc_schema_prints() -> None:

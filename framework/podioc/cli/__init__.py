@@ -20,6 +20,8 @@ cli.add_command(schema)
 from . import image_cmds  # noqa: E402, F401, I001  (registers build, up, down, logs, ps)
 from . import manifest_cmd  # noqa: E402, F401  (registers `podioc manifest`)
 from . import doctor_cmd  # noqa: E402, F401  (registers `podioc doctor`)
+from . import screens_cmd  # noqa: E402, F401  (registers `podioc screens`)
+from . import monitor_cmd  # noqa: E402, F401  (registers `podioc monitor`)
 
 
 def main() -> None:

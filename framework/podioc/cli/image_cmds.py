@@ -19,16 +19,20 @@ import click
 
 from .. import config as config_mod
 from .._version import __version__
+from ..config.target import resolve
 from ..deploy import containers as ctr
 from ..deploy.buildcontext import (
     DEFAULT_BASE_IMAGE,
     DEFAULT_REPOSITORY,
     BuildOptions,
+    check_ioc_dirs,
     git_remote_url,
     git_revision,
 )
 from ..deploy.engine import connect
 from ..deploy.image import BuildEvent, build_image
+from ..diagnostics.describe import describe_instance
+from ..diagnostics.screens import screen_files
 from ..errors import PodiocError
 from .common import cli, fail
 
@@ -115,13 +119,18 @@ class _Progress:
 @click.option("--revision", envvar="PODIOC_BUILD_REVISION", show_envvar=True, default="",
               help="org.opencontainers.image.revision (default: git HEAD of the first IOC "
                    "directory).")
+@click.option("--screens/--no-screens", envvar="PODIOC_BUILD_SCREENS", show_envvar=True,
+              default=True,
+              help="Put the Phoebus screens of each directory's instance configs (podioc "
+                   "screens) at /iocs/<directory>/screens/ (imports the IOC classes here; a "
+                   "config that cannot be described gets a note and no screen).")
 @click.option("--quiet", "-q", is_flag=True, envvar="PODIOC_BUILD_QUIET", show_envvar=True,
               help="No progress; print only the image id (for CI).")
 @click.option("--verbose", "-v", is_flag=True, envvar="PODIOC_BUILD_VERBOSE", show_envvar=True,
               help="Show every line the build steps print.")
 def build(ioc_dirs: tuple[Path, ...], tag: str, base_image: str, network: str | None,
           wheelhouse: bool, pull: bool, no_cache: bool, labels: tuple[str, ...],
-          source_url: str, revision: str, quiet: bool, verbose: bool) -> None:
+          source_url: str, revision: str, screens: bool, quiet: bool, verbose: bool) -> None:
     """Build an image of podioc plus the IOC directories IOC_DIRS.
 
     Each IOC directory (your ioc.py, instance configs and an optional
@@ -133,11 +142,18 @@ def build(ioc_dirs: tuple[Path, ...], tag: str, base_image: str, network: str | 
       podioc up iocs/demo/demo.yaml --image podioc:dev
     """
     where = ioc_dirs[0] if ioc_dirs else Path.cwd()
+    try:
+        bobs, problems = screens_of(ioc_dirs) if screens else ({}, [])
+    except PodiocError as exc:
+        raise fail(exc) from None
+    for problem in problems:
+        click.echo(f"note: no screen for {problem} (--no-screens skips screens)", err=True)
     opts = BuildOptions(
         ioc_dirs=ioc_dirs, tag=tag, base_image=base_image, network=network or None,
         wheelhouse=wheelhouse, pull=pull, no_cache=no_cache,
         source_url=source_url or git_remote_url(where),
-        revision=revision or git_revision(where), labels=_pairs(labels, "--label"))
+        revision=revision or git_revision(where), labels=_pairs(labels, "--label"),
+        screens=bobs)
     progress = _Progress(quiet, verbose)
     try:
         result = build_image(opts, on_event=progress)
@@ -150,6 +166,26 @@ def build(ioc_dirs: tuple[Path, ...], tag: str, base_image: str, network: str | 
         return
     click.echo(f"Built {', '.join(result.tags) or result.image_id} ({result.image_id[:19]}, "
                f"{result.size / 1e6:.0f} MB, {result.seconds:.0f} s)")
+
+
+def screens_of(ioc_dirs: tuple[Path, ...]) -> tuple[dict[str, dict[str, str]], list[str]]:
+    """IOC directory name in the image -> its screens ({file: .bob text}), one per
+    instance config in the directory (and index.bob for several); and the configs that
+    could not be described here (their error), which get no screen."""
+    out: dict[str, dict[str, str]] = {}
+    problems: list[str] = []
+    for path, name in check_ioc_dirs(ioc_dirs):
+        docs = []
+        for config in sorted([*path.glob("*.yaml"), *path.glob("*.yml")]):
+            try:
+                cfg, cls = resolve(str(config))
+                docs.append((cfg.name, describe_instance(cfg, cls)))
+            except Exception as exc:  # user code may raise anything on import or __init__
+                first = (str(exc).splitlines() or [""])[0]
+                problems.append(f"{config}: {type(exc).__name__}: {first}")
+        if docs:
+            out[name] = screen_files(docs)
+    return out, problems
 
 
 def _load_instance(path: str, prefix: str | None) -> config_mod.InstanceConfig:

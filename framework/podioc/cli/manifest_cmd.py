@@ -14,8 +14,11 @@ import click
 
 from .. import config as config_mod
 from ..config import InstanceConfig
+from ..config.ioc_class import load_class
 from ..deploy import manifest_files, manifests
 from ..deploy.settings import DeploySettings, load_settings
+from ..diagnostics.describe import describe_instance
+from ..diagnostics.screens import screen_files
 from ..errors import ConfigError, PodiocError
 from .common import cli, fail
 
@@ -32,6 +35,12 @@ def _load(target: str, prefix: str | None,
         config_mod.parse({"ioc": cfg.ioc, "prefix": prefix}, "--prefix", cfg.base_dir)
         cfg = replace(cfg, prefix=prefix)
     return cfg, Path(target).read_text(), load_settings(cfg, overrides)
+
+
+def _screens(cfg: InstanceConfig) -> dict[str, str]:
+    """The instance's screen, as ``podioc screens`` writes it: {NAME.bob: XML}."""
+    cls = load_class(cfg.ioc, cfg.base_dir, cfg.source)
+    return screen_files([(cfg.name, describe_instance(cfg, cls))])
 
 
 def _existing(root: Path) -> tuple[list[str], list[str]]:
@@ -86,10 +95,14 @@ def _write(root: Path, files: dict[str, str], check: bool) -> list[str]:
                    "per instance, and a kustomization.yaml including them all.")
 @click.option("--check", is_flag=True, envvar="PODIOC_MANIFEST_CHECK", show_envvar=True,
               help="Write nothing; exit 1 if the files in -o DIR differ from the rendering.")
+@click.option("--screens", is_flag=True, envvar="PODIOC_MANIFEST_SCREENS", show_envvar=True,
+              help="Also render each instance's Phoebus screen (podioc screens) into a "
+                   "ConfigMap NAME-screens (label app.kubernetes.io/component=screens) for a "
+                   "screen server to publish. Imports each IOC class.")
 def manifest(targets: tuple[str, ...], prefix: str | None, namespace: str | None,
              image: str | None, pull_policy: str | None, beamline: str | None,
              code_dir: str | None, output_dir: Path | None, kustomize: bool,
-             check: bool) -> None:
+             check: bool, screens: bool) -> None:
     """Render the Kubernetes objects of IOC instances (TARGETS are instance configs).
 
     Each instance becomes a single-replica StatefulSet on the host network
@@ -112,10 +125,11 @@ def manifest(targets: tuple[str, ...], prefix: str | None, namespace: str | None
                  "beamline": beamline, "code_dir": code_dir}
     try:
         loaded = [_load(t, prefix, overrides) for t in targets]
+        bobs = {cfg.name: _screens(cfg) for cfg, _, _ in loaded} if screens else {}
         if kustomize:
             assert output_dir is not None
             dirs, namespaces = _existing(output_dir)
-            files = manifest_files.kustomize_tree(loaded, dirs, namespaces)
+            files = manifest_files.kustomize_tree(loaded, dirs, namespaces, bobs)
         elif output_dir is not None:
             files = {}
             for cfg, text, settings in loaded:
@@ -124,7 +138,8 @@ def manifest(targets: tuple[str, ...], prefix: str | None, namespace: str | None
                     [manifests.render_namespace(settings.namespace)],
                     header=manifest_files.header_for(cfg))
                 files[sub + name] = body
-                for fname, body in manifest_files.instance_files(cfg, text, settings).items():
+                for fname, body in manifest_files.instance_files(
+                        cfg, text, settings, screens=bobs.get(cfg.name)).items():
                     files[sub + fname] = body
         else:
             namespaces_seen: list[str] = []
@@ -133,7 +148,8 @@ def manifest(targets: tuple[str, ...], prefix: str | None, namespace: str | None
                 if settings.namespace not in namespaces_seen:
                     namespaces_seen.append(settings.namespace)
                     objects.append(manifests.render_namespace(settings.namespace))
-                objects.extend(manifests.render_instance(cfg, text, settings))
+                objects.extend(manifests.render_instance(cfg, text, settings,
+                                                         bobs.get(cfg.name)))
             header = manifest_files.header_for(loaded[0][0])
             click.echo(manifest_files.to_yaml(objects, header=header), nl=False)
     except (PodiocError, OSError) as exc:

@@ -32,6 +32,8 @@ class InstanceConfig:
     deploy: dict[str, Any] = field(default_factory=dict)
     autosave: dict[str, Any] = field(default_factory=dict)
     access: dict[str, Any] = field(default_factory=dict)
+    #: name of the PVI PVs (PREFIX:<pvi>), or None for none
+    pvi: str | None = "PVI"
 
     @property
     def name(self) -> str:

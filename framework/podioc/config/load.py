@@ -27,7 +27,8 @@ def parse(data: Any, source: str, base_dir: Path) -> InstanceConfig:
         description=doc.description, args=dict(doc.args), protocols=tuple(doc.protocols),
         health=doc.health, epics={k: str(v) for k, v in doc.epics.items()},
         deploy=dict(data.get("deploy") or {}), autosave=dict(data.get("autosave") or {}),
-        access=dict(data.get("access") or {}))
+        access=dict(data.get("access") or {}),
+        pvi=doc.pvi.name if doc.pvi.enabled else None)
 
 
 def load(path: str | Path) -> InstanceConfig:

@@ -12,6 +12,7 @@ epics:                     # EPICS_* server settings; the process environment wi
 deploy: {}                 # container and Kubernetes settings (podioc manifest / up)
 autosave: {}               # autosave settings
 access: {}                 # access security rules
+pvi: {}                    # PVI structure PVs over PVA (default on, PREFIX:PVI)
 ```
 
 Unknown keys are errors (naming the closest known key) at every level, except
@@ -43,6 +44,7 @@ from .autosave_block import AutosaveBlock
 from .deploy_block import DeployBlock
 from .epicsvars import VARIABLES, check_variable
 from .hints import Found, Hint, block, problem, problems_at
+from .pvi_block import PviBlock
 
 SCHEMA_VERSION: Final = 1
 ProtocolName = Literal["ca", "pva"]
@@ -142,6 +144,10 @@ class InstanceDocument(BaseModel):
     autosave: Annotated[AutosaveBlock, block("of autosave settings")] = Field(
         default_factory=lambda: AutosaveBlock(),
         description="where and how often PV values are saved and restored")
+    pvi: Annotated[PviBlock, block("of PVI settings", "e.g. pvi: {name: PVI}")] = Field(
+        default_factory=lambda: PviBlock(),
+        description="the PVI PVs (PREFIX:PVI) listing the IOC's PVs for ophyd-async and "
+        "screen generators; served over PVA only")
     access: Annotated[AccessBlock | None, BeforeValidator(_access_or_none)] = Field(
         default=None, description="access security rules; without them every client may read "
         "every PV and write the writable ones")

@@ -46,6 +46,8 @@ class BuildOptions:
     labels: Mapping[str, str] = field(default_factory=dict)
     build_args: Mapping[str, str] = field(default_factory=dict)
     cache_dir: Path | None = None
+    #: IOC directory name -> {file name: text}: screens put at /iocs/NAME/screens/
+    screens: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 def ioc_dir_name(path: Path) -> str:
@@ -114,7 +116,9 @@ def assemble_context(opts: BuildOptions, dest: Path, source: FrameworkSource,
     """Write a build context into ``dest`` and return it.
 
     Layout: ``Dockerfile``, ``pyproject.toml``, ``README.md``,
-    ``framework/podioc/``, ``wheels/*.whl`` and ``iocs/NAME/`` per IOC directory.
+    ``framework/podioc/``, ``wheels/*.whl`` and ``iocs/NAME/`` per IOC directory,
+    with ``iocs/NAME/screens/`` holding ``opts.screens[NAME]`` (replacing any
+    ``screens/`` the directory has).
     """
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "Dockerfile").write_text(source.dockerfile)
@@ -131,6 +135,12 @@ def assemble_context(opts: BuildOptions, dest: Path, source: FrameworkSource,
     for path, name in check_ioc_dirs(opts.ioc_dirs):
         shutil.copytree(path, iocs / name, ignore=shutil.ignore_patterns(*_COPY_IGNORE),
                         symlinks=False)
+        if opts.screens.get(name):
+            screens = iocs / name / "screens"
+            shutil.rmtree(screens, ignore_errors=True)
+            screens.mkdir()
+            for fname, text in opts.screens[name].items():
+                (screens / fname).write_text(text, encoding="utf-8")
     return dest
 
 

@@ -16,7 +16,7 @@ import yaml
 
 from ..config import InstanceConfig
 from ..errors import ConfigError
-from .manifests import render_instance, render_namespace
+from .manifests import SCREENS_COMPONENT, render_instance, render_namespace
 from .settings import DeploySettings
 
 #: File name of each object kind in a rendered directory.
@@ -61,13 +61,26 @@ def header_for(cfg: InstanceConfig) -> str:
             "edit that file and re-render.")
 
 
+#: File name of the (opt-in) ConfigMap of Phoebus screens.
+SCREENS_FILE = "screens.yaml"
+
+
+def file_for(obj: Mapping[str, Any]) -> str:
+    """The file name of a rendered object."""
+    if obj["metadata"].get("labels", {}).get(
+            "app.kubernetes.io/component") == SCREENS_COMPONENT:
+        return SCREENS_FILE
+    return FILES[obj["kind"]]
+
+
 def instance_files(cfg: InstanceConfig, text: str, settings: DeploySettings,
-                   *, kustomize: bool = False) -> dict[str, str]:
+                   *, kustomize: bool = False,
+                   screens: Mapping[str, str] | None = None) -> dict[str, str]:
     """One file per object (plus ``kustomization.yaml``), by file name."""
-    objects = render_instance(cfg, text, settings)
-    files = {FILES[o["kind"]]: to_yaml([o], header=header_for(cfg)) for o in objects}
+    objects = render_instance(cfg, text, settings, screens)
+    files = {file_for(o): to_yaml([o], header=header_for(cfg)) for o in objects}
     if kustomize:
-        files["kustomization.yaml"] = _kustomization([FILES[o["kind"]] for o in objects])
+        files["kustomization.yaml"] = _kustomization([file_for(o) for o in objects])
     return files
 
 
@@ -79,13 +92,15 @@ def namespace_file(namespace: str) -> tuple[str, str]:
 
 def kustomize_tree(instances: Sequence[tuple[InstanceConfig, str, DeploySettings]],
                    existing_instance_dirs: Iterable[str] = (),
-                   existing_namespaces: Iterable[str] = ()) -> dict[str, str]:
+                   existing_namespaces: Iterable[str] = (),
+                   screens: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, str]:
     """Files of a kustomize root, by relative path.
 
     ``base/`` holds the namespaces, ``<instance>/`` each instance, and the
     root ``kustomization.yaml`` includes ``base`` and every instance
     directory, the ones rendered now and ``existing_instance_dirs`` (rendered
     earlier into the same root), so instances can be rendered one at a time.
+    ``screens`` (instance name -> its screens) adds their ConfigMaps.
     """
     files: dict[str, str] = {}
     names: dict[str, str] = {}
@@ -96,7 +111,8 @@ def kustomize_tree(instances: Sequence[tuple[InstanceConfig, str, DeploySettings
                               f"instance name {cfg.name!r} is also used by {names[cfg.name]}",
                               "rename one of the config files")
         names[cfg.name] = cfg.source
-        for fname, body in instance_files(cfg, text, settings, kustomize=True).items():
+        for fname, body in instance_files(cfg, text, settings, kustomize=True,
+                                          screens=(screens or {}).get(cfg.name)).items():
             files[f"{cfg.name}/{fname}"] = body
         namespaces.add(settings.namespace)
     base = [namespace_file(ns) for ns in sorted(namespaces)]

@@ -15,6 +15,7 @@ file read while rendering, an ``access.file`` rules file, is read by
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..autosave.settings import DEFAULT_DIR, ENV_DIR
@@ -228,10 +229,24 @@ def render_statefulset(inst: Instance) -> dict[str, Any]:
 
 
 
-def render_instance(cfg: InstanceConfig, text: str,
-                    settings: DeploySettings) -> list[dict[str, Any]]:
-    """The objects of one instance in apply order: ServiceAccount, ConfigMap, Service,
-    StatefulSet (its namespace comes from :func:`render_namespace`)."""
+#: Component label of the (opt-in) ConfigMap of Phoebus screens.
+SCREENS_COMPONENT = "screens"
+
+
+def render_screens_configmap(inst: Instance, screens: Mapping[str, str]) -> dict[str, Any]:
+    """The instance's Phoebus screens (file name -> .bob text) for a screen server to
+    publish; labelled ``app.kubernetes.io/component: screens`` so it can select them."""
+    meta = inst.metadata(f"{inst.name}-screens")
+    meta["labels"]["app.kubernetes.io/component"] = SCREENS_COMPONENT
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": dict(screens)}
+
+
+def render_instance(cfg: InstanceConfig, text: str, settings: DeploySettings,
+                    screens: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """The objects of one instance in apply order: ServiceAccount, ConfigMap, (with
+    ``screens``, the ConfigMap of screens,) Service, StatefulSet (its namespace comes
+    from :func:`render_namespace`)."""
     inst = make_instance(cfg, text, settings)
-    return [render_serviceaccount(inst), render_configmap(inst), render_service(inst),
-            render_statefulset(inst)]
+    extra = [render_screens_configmap(inst, screens)] if screens else []
+    return [render_serviceaccount(inst), render_configmap(inst), *extra,
+            render_service(inst), render_statefulset(inst)]

@@ -55,7 +55,8 @@ async def serve(cfg: InstanceConfig, cls: type[IOC]) -> None:
                       limits=Limits.from_env(os.environ, settings.ca_max_array_bytes),
                       ca_search_fanout=parse_yes_no(
                           "PODIOC_CA_SEARCH_FANOUT", os.environ.get("PODIOC_CA_SEARCH_FANOUT"),
-                          True))
+                          True),
+                      pvi=cfg.pvi, description=cfg.description)
     loop.add_signal_handler(signal.SIGHUP, _on_hangup, runtime, set())
     await runtime.run(stop)
 

@@ -48,6 +48,10 @@ class Runtime:
     #: re-broadcast unicast CA searches to the node's other servers (PODIOC_CA_SEARCH_FANOUT)
     ca_search_fanout: bool = True
     policy: AccessPolicy | None = None
+    #: last segment of the PVI PV names served over PVA (None: no PVI)
+    pvi: str | None = "PVI"
+    #: what the IOC is, for people (the PVI PV's display.description)
+    description: str = ""
     endpoints: Endpoints = field(default_factory=lambda: Endpoints())
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -164,6 +168,12 @@ class Runtime:
         from ..protocols.pva.channels import make_providers
 
         providers = make_providers(self.ioc.pvs, pva_access.put_guard(self.policy))
+        if self.pvi is not None:
+            from ..protocols.pva.pvi import make_pvi
+
+            doc = (type(self.ioc).__doc__ or "").strip().splitlines()
+            providers.update(make_pvi(self.ioc.prefix, self.ioc.pvs, self.pvi,
+                                      self.description or (doc[0] if doc else "")))
         provider = pva_access.make_provider(providers, self.policy)
         server = Server(providers=[provider], conf=self.settings.pva_conf(), useenv=False)
         server.podioc_provider = provider  # p4p holds providers weakly
