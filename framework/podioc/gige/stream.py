@@ -1,0 +1,63 @@
+"""The GVSP stream socket (on a free port) and the thread that receives it."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from .gvsp import FrameAssembler
+
+#: Receive buffer asked for; the kernel caps it at net.core.rmem_max.
+RCVBUF = 8 * 1024 * 1024
+
+
+class StreamReceiver:
+    """A UDP socket bound to a free port, read by a daemon thread into an assembler.
+
+    ``last_packet`` is the monotonic time of the last datagram (0.0 before any).
+    """
+
+    def __init__(self, assembler: FrameAssembler, *, bind: str = "") -> None:
+        self.assembler = assembler
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        self.sock.bind((bind, 0))
+        self.sock.settimeout(0.2)
+        self.port: int = self.sock.getsockname()[1]
+        self.last_packet = 0.0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"gvsp-{self.port}",
+                                        daemon=True)
+
+    def start(self) -> None:
+        """Start receiving."""
+        self._thread.start()
+
+    def _run(self) -> None:
+        buffer = bytearray(65536)
+        view = memoryview(buffer)
+        while not self._stop.is_set():
+            try:
+                size = self.sock.recv_into(buffer)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            self.last_packet = time.monotonic()
+            with self._lock:
+                self.assembler.feed(view[:size])
+
+    def locked(self, action: Callable[[], None]) -> None:
+        """Run ``action`` while no datagram is being assembled (for resets)."""
+        with self._lock:
+            action()
+
+    def close(self) -> None:
+        """Stop the thread and close the socket (waits up to 2 s)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(2.0)
+        self.sock.close()
