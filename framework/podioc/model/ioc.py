@@ -71,6 +71,17 @@ class IOC:
             elif kind == "on_put":
                 self._pvs_by_attr[arg.attr].on_put_hooks.append(method)
 
+    def pva_extras(self) -> dict[str, Any]:
+        """PVA-only channels this IOC serves itself: full name -> p4p ``SharedPV``.
+
+        For values no PV kind describes (e.g. an NTNDArray image). The runtime
+        calls it once, inside the running event loop, just before the PVA server
+        starts; the IOC posts updates to the SharedPVs itself. These channels
+        are not on CA, not in ``podioc describe`` and not autosaved; access
+        rules' read (channel) checks apply to them. Default: none.
+        """
+        return {}
+
     def add_pv(self, spec: PVSpec, attr: str | None = None) -> PV:
         """Add a PV at run time (before serving starts), e.g. one per channel.
 

@@ -144,6 +144,12 @@ class Runtime:
         from ..protocols.pva.channels import make_providers
 
         providers = make_providers(self.ioc.pvs, pva_access.put_guard(self.policy))
+        extras = self.ioc.pva_extras()
+        clash = sorted(set(extras) & set(providers))
+        if clash:
+            raise ValueError(f"{type(self.ioc).__name__}.pva_extras: {', '.join(clash)} "
+                             "already served as PVs; give the extra channels other names")
+        providers.update(extras)
         provider = pva_access.make_provider(providers, self.policy)
         server = Server(providers=[provider], conf=self.settings.pva_conf(), useenv=False)
         server.podioc_provider = provider  # p4p holds providers weakly
