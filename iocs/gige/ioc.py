@@ -27,6 +27,7 @@ from p4p.server.asyncio import SharedPV
 from podioc import IOC, PutRefused, Severity, Status, pv, scan, shutdown, startup
 from podioc.gige import Camera, Frame, GigEError
 from podioc.gige.camera import EXPOSURE, FRAME_RATE, GAIN
+from podioc.gige.gvcp import GVCP_PORT
 
 log = logging.getLogger("podioc.iocs.gige")
 
@@ -113,14 +114,15 @@ class GigECamera(IOC):
     image_counter = pv.int(0, name="image1:ArrayCounter_RBV")
     unique_id = pv.int(0, name="image1:UniqueId_RBV")
 
-    def __init__(self, prefix: str = "", *, camera: str = "127.0.0.1",
+    def __init__(self, prefix: str = "", *, camera: str = "127.0.0.1", port: int = GVCP_PORT,
                  max_pixels: int = 1024 * 1024, packet_size: int = 1500,
                  stream_timeout: float = 1.0, destination: str | None = None) -> None:
-        """``camera``: the camera's address; ``max_pixels``: CA waveform length;
+        """``camera``, ``port``: the camera's GVCP address and port; ``max_pixels``: CA waveform length;
         ``destination``: the stream address to give the camera (default: this
         host's address on the route to it)."""
         super().__init__(prefix)
         self.address = camera
+        self.port = port
         self.packet_size = packet_size
         self.stream_timeout = stream_timeout
         self.destination = destination
@@ -162,7 +164,7 @@ class GigECamera(IOC):
         self.status_message.value = "Idle"
 
     def _open(self) -> None:
-        cam = Camera(self.address)
+        cam = Camera(self.address, port=self.port)
         info = cam.connect()
         receiver = cam.open_stream(self._frame_from_thread, None, packet_size=self.packet_size,
                                    destination=self.destination)
