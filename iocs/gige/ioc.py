@@ -117,9 +117,9 @@ class GigECamera(IOC):
     def __init__(self, prefix: str = "", *, camera: str = "127.0.0.1", port: int = GVCP_PORT,
                  max_pixels: int = 1024 * 1024, packet_size: int = 1500,
                  stream_timeout: float = 1.0, destination: str | None = None) -> None:
-        """``camera``, ``port``: the camera's GVCP address and port; ``max_pixels``: CA waveform length;
-        ``destination``: the stream address to give the camera (default: this
-        host's address on the route to it)."""
+        """``camera``, ``port``: the camera's GVCP address and port;
+        ``max_pixels``: CA waveform length; ``destination``: the stream address
+        to give the camera (default: this host's address on the route to it)."""
         super().__init__(prefix)
         self.address = camera
         self.port = port

@@ -120,5 +120,5 @@ def test_no_camera_is_an_alarm_not_a_crash(ioc_factory: IocFactory, tmp_path: Pa
         state = ctx.get(ioc.pv("cam1:DetectorState_RBV"))
         assert state.raw.value.index == 9          # Disconnected
         assert "no answer to READMEM" in state.raw.alarm.message
-        with pytest.raises(RemoteError, match="camera 127.0.0.1 is not connected"):
+        with pytest.raises(RemoteError, match=r"camera 127\.0\.0\.1 is not connected"):
             ctx.put(ioc.pv("cam1:Acquire"), 1, wait=True)
