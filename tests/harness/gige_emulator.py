@@ -70,6 +70,10 @@ class LoopbackEmulator:
             self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_answering(self.address)
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{EMULATOR} exited ({self.proc.returncode}) but something "
+                                   f"answers on {self.address}:3956: another emulator is "
+                                   "running outside the tests; stop it")
         except RuntimeError:
             self.__exit__(None, None, None)
             raise

@@ -3,6 +3,8 @@ pyepics clients read images whose pixels match the emulator's test pattern."""
 
 from __future__ import annotations
 
+import random
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from p4p.client.thread import RemoteError
 
 from harness import IocProcess, PyepicsClient, poll_until, pva_client
 from harness.gige_emulator import LoopbackEmulator
-from harness.gige_packets import ramp
+from harness.gige_packets import gvsp, leader, ramp
 from harness.ports import free_ports
 from harness.testiocs import REPO
 
@@ -108,6 +110,38 @@ def test_settings_reach_camera_and_bad_ones_are_refused(camera_ioc: IocProcess,
     assert pva.get(pv("cam1:DataType_RBV")).raw.value.index == 3     # UInt16
     pva.put(pv("cam1:PixelFormat"), "Mono8", wait=True)
     assert pva.get(pv("cam1:DataType_RBV")).raw.value.index == 1     # UInt8
+
+
+def test_garbage_on_the_stream_port_changes_nothing(camera_ioc: IocProcess, pva: Any) -> None:
+    """2,000 random and malformed datagrams to the negotiated port during acquisition:
+    counted as malformed, images stay exact, the IOC keeps running."""
+    pv = camera_ioc.pv
+    port = int(pva.get(pv("cam1:StreamPort_RBV")))
+    before = int(pva.get(pv("cam1:StreamPacketsMalformed_RBV")))
+    rng = random.Random(7)
+    pva.put(pv("cam1:ImageMode"), "Continuous", wait=True)
+    pva.put(pv("cam1:Acquire"), 1, wait=True)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for i in range(2000):
+                if i % 3 == 0:
+                    datagram = rng.randbytes(rng.randrange(0, 1600))
+                elif i % 3 == 1:
+                    datagram = leader(rng.randrange(1 << 16), 65535, 65535)
+                else:
+                    datagram = gvsp(rng.randrange(1 << 16), rng.choice([1, 2, 3, 9]),
+                                    rng.randrange(1 << 24), rng.randbytes(40))
+                sock.sendto(datagram, ("127.0.0.1", port))
+        poll_until(lambda: int(pva.get(pv("cam1:StreamPacketsMalformed_RBV"))) > before,
+                   timeout=10, message="malformed datagrams counted")
+        counter = int(pva.get(pv("cam1:ArrayCounter_RBV")))
+        poll_until(lambda: int(pva.get(pv("cam1:ArrayCounter_RBV"))) > counter + 3,
+                   timeout=10, message="frames keep coming")
+        image = pva.get(pv("Pva1:Image"))
+        np.testing.assert_array_equal(image, ramp(image.shape[1], image.shape[0],
+                                                  image.attrib["BlockId"]))
+    finally:
+        pva.put(pv("cam1:Acquire"), 0, wait=True)
 
 
 def test_no_camera_is_an_alarm_not_a_crash(ioc_factory: IocFactory, tmp_path: Path) -> None:

@@ -125,3 +125,12 @@ def test_rejects_bad_chunk() -> None:
 
 def test_malformed_packet_class_is_value_error() -> None:
     assert issubclass(MalformedPacket, ValueError)
+
+
+def test_huge_leader_refused_without_allocating() -> None:
+    frames: list[Frame] = []
+    errors: list[str] = []
+    asm = FrameAssembler(CHUNK, frames.append, errors.append, max_size=10_000)
+    asm.feed(leader(1, 65535, 65535))
+    assert asm.stats.packets_malformed == 1
+    assert "65535x65535 Mono8 (4294836225 bytes), more than the 10000 bytes" in errors[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from . import gvcp
 from .errors import GenICamError, GigEError
 from .genicam import NodeMap, parse_url, unpack_xml
-from .gvsp import PACKET_OVERHEAD, Frame, FrameAssembler
+from .gvsp import DEFAULT_MAX_SIZE, PACKET_OVERHEAD, Frame, FrameAssembler
 from .stream import StreamReceiver
 
 log = logging.getLogger("podioc.gige")
@@ -113,8 +114,13 @@ class Camera:
         c = self.client
         c.write_register(gvcp.REG_SCPS0, packet_size)
         actual = c.read_register(gvcp.REG_SCPS0) & 0xFFFF
-        assembler = FrameAssembler(actual - PACKET_OVERHEAD, on_frame, on_error)
-        receiver = StreamReceiver(assembler, bind=bind)
+        nodes = self.features
+        sensor = [nodes.get(n) for n in ("SensorWidth", "SensorHeight") if nodes.has(n)]
+        # the largest frame the camera can send: full sensor, 3 channels of 2 bytes
+        max_size = int(sensor[0] * sensor[1] * 6) if len(sensor) == 2 else DEFAULT_MAX_SIZE
+        assembler = FrameAssembler(actual - PACKET_OVERHEAD, on_frame, on_error,
+                                   max_size=max_size)
+        receiver = StreamReceiver(assembler, bind=bind, source=socket.gethostbyname(c.host))
         address = destination or c.local_address_towards_device()
         octets = [int(part) for part in address.split(".")]
         c.write_register(gvcp.REG_SCDA0, int.from_bytes(bytes(octets), "big"))

@@ -23,6 +23,9 @@ PAYLOAD_IMAGE = 0x0001
 #: IP (20) + UDP (8) + GVSP (8) header bytes counted in the packet size register.
 PACKET_OVERHEAD = 36
 
+#: Largest image a leader may announce unless the host says otherwise (bytes).
+DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+
 _HEADER = struct.Struct(">HHI")
 _EXT_HEADER = struct.Struct(">HHIQI")
 _LEADER = struct.Struct(">HHQIIIIIHH")
@@ -149,15 +152,19 @@ class FrameAssembler:
     """Feed it datagrams; it calls ``on_frame`` with each complete frame.
 
     ``chunk`` is the data bytes per packet (packet size minus
-    :data:`PACKET_OVERHEAD`). ``on_error`` receives a message for each
-    malformed packet and each incomplete frame.
+    :data:`PACKET_OVERHEAD`); a leader announcing more than ``max_size``
+    bytes is refused as malformed (no buffer is allocated for it).
+    ``on_error`` receives a message for each malformed packet and each
+    incomplete frame.
     """
 
     def __init__(self, chunk: int, on_frame: Callable[[Frame], None],
-                 on_error: Callable[[str], None] | None = None) -> None:
+                 on_error: Callable[[str], None] | None = None, *,
+                 max_size: int = DEFAULT_MAX_SIZE) -> None:
         if chunk <= 0:
             raise ValueError(f"packet data size {chunk} must be positive")
         self.chunk = chunk
+        self.max_size = max_size
         self.on_frame = on_frame
         self.on_error = on_error or (lambda message: None)
         self.stats = StreamStats()
@@ -185,6 +192,11 @@ class FrameAssembler:
                 self.stats.packets_ignored += 1
                 return
             leader = parse_leader(packet.data)
+            if leader.size > self.max_size:
+                raise MalformedPacket(f"leader announces {leader.width}x{leader.height} "
+                                      f"{PIXEL_FORMATS[leader.pixel_format][0]} "
+                                      f"({leader.size} bytes), more than the "
+                                      f"{self.max_size} bytes allowed")
             if block is not None:
                 self._close(block, trailer_seen=False)
             n_data = max(1, -(-leader.size // self.chunk))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Callable
 
 from .gvsp import FrameAssembler
@@ -16,17 +15,19 @@ RCVBUF = 8 * 1024 * 1024
 class StreamReceiver:
     """A UDP socket bound to a free port, read by a daemon thread into an assembler.
 
-    ``last_packet`` is the monotonic time of the last datagram (0.0 before any).
+    With ``source`` set, datagrams from other addresses are counted as ignored
+    and not assembled.
     """
 
-    def __init__(self, assembler: FrameAssembler, *, bind: str = "") -> None:
+    def __init__(self, assembler: FrameAssembler, *, bind: str = "",
+                 source: str | None = None) -> None:
         self.assembler = assembler
+        self.source = source
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
         self.sock.bind((bind, 0))
         self.sock.settimeout(0.2)
         self.port: int = self.sock.getsockname()[1]
-        self.last_packet = 0.0
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"gvsp-{self.port}",
@@ -41,13 +42,15 @@ class StreamReceiver:
         view = memoryview(buffer)
         while not self._stop.is_set():
             try:
-                size = self.sock.recv_into(buffer)
+                size, peer = self.sock.recvfrom_into(buffer)
             except TimeoutError:
                 continue
             except OSError:
                 break
-            self.last_packet = time.monotonic()
             with self._lock:
+                if self.source is not None and peer[0] != self.source:
+                    self.assembler.stats.packets_ignored += 1
+                    continue
                 self.assembler.feed(view[:size])
 
     def locked(self, action: Callable[[], None]) -> None:
