@@ -14,6 +14,7 @@ pod behind NAT; run the IOC with host networking).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import threading
@@ -106,6 +107,8 @@ class GigECamera(IOC):
     stream_missing = pv.int(0, name=_ad("StreamPacketsMissing_RBV"))
     stream_malformed = pv.int(0, name=_ad("StreamPacketsMalformed_RBV"))
     stream_packets = pv.int(0, name=_ad("StreamPackets_RBV"))
+    stream_dropped = pv.int(0, name=_ad("StreamFramesDropped_RBV"),
+                            description="Frames not served: the IOC fell behind")
     stream_status = pv.string("", name=_ad("StreamStatus_RBV"))
     # NDStdArrays-like CA image
     array_size0 = pv.int(0, name="image1:ArraySize0_RBV")
@@ -133,7 +136,8 @@ class GigECamera(IOC):
         self.nt = NTNDArray()
         self.image_pv: SharedPV | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pending: Frame | None = None
+        self._pending: collections.deque[Frame] = collections.deque(maxlen=8)
+        self.frames_dropped = 0
         self._pending_lock = threading.Lock()
         self._acq_started = 0.0
         self._acq_packets = 0
@@ -323,18 +327,24 @@ class GigECamera(IOC):
 
     # -- frames --------------------------------------------------------------------
     def _frame_from_thread(self, frame: Frame) -> None:
-        """Stream thread: hand the newest frame to the loop (older pending ones are dropped)."""
+        """Stream thread: queue the frame for the loop (the oldest go when it falls behind)."""
         with self._pending_lock:
-            scheduled = self._pending is not None
-            self._pending = frame
+            scheduled = bool(self._pending)
+            if len(self._pending) == self._pending.maxlen:
+                self.frames_dropped += 1
+            self._pending.append(frame)
         if not scheduled and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._publish)
+            self._loop.call_soon_threadsafe(self._publish_pending)
 
-    def _publish(self) -> None:
+    def _publish_pending(self) -> None:
         with self._pending_lock:
-            frame, self._pending = self._pending, None
-        if frame is None or self.acquire_rbv.value != "Acquire":
-            return
+            frames = list(self._pending)
+            self._pending.clear()
+        for frame in frames:
+            if self.acquire_rbv.value == "Acquire":
+                self._publish(frame)
+
+    def _publish(self, frame: Frame) -> None:
         image = frame.image
         self._unique += 1
         now = time.time()
@@ -351,12 +361,14 @@ class GigECamera(IOC):
         flat = image.reshape(-1).view(np.uint8)
         if flat.size <= self.array_data.spec.max_length:
             self.array_data.value = flat
-        self.array_size0.value = width
-        self.array_size1.value = height
-        self.array_size2.value = image.shape[2] if image.ndim == 3 else 0
-        self.array_size_x.value = width
-        self.array_size_y.value = height
-        self.array_size.value = image.nbytes
+        if (width, height, image.nbytes) != (self.array_size0.value, self.array_size1.value,
+                                             self.array_size.value):
+            self.array_size0.value = width
+            self.array_size1.value = height
+            self.array_size2.value = image.shape[2] if image.ndim == 3 else 0
+            self.array_size_x.value = width
+            self.array_size_y.value = height
+            self.array_size.value = image.nbytes
         self.unique_id.value = self._unique
         self.image_counter.value = self._unique
         self.array_counter_rbv.value = self.array_counter_rbv.value + 1
@@ -383,6 +395,7 @@ class GigECamera(IOC):
         self.stream_incomplete.value = min(stats.frames_incomplete, 2**31 - 1)
         self.stream_missing.value = min(stats.packets_missing, 2**31 - 1)
         self.stream_malformed.value = min(stats.packets_malformed, 2**31 - 1)
+        self.stream_dropped.value = min(self.frames_dropped, 2**31 - 1)
         now = time.monotonic()
         mark_time, mark_count = self._rate_mark
         if now - mark_time >= 1.0:
