@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from netns_fixtures import TopologyFactory
-from netns_support import HERE, PY, REPO, NsIoc, clean_env, unique_prefix
+from netns_support import HERE, PY, REPO, NsIoc, checks, clean_env, doctor, unique_prefix
 from topology import Host, Topology
 
 from harness.gige_emulator import emulator_path
@@ -173,3 +173,7 @@ def test_behind_nat_the_stream_never_arrives(beamline: Beamline) -> None:
     assert f"negotiated stream port UDP {port}" in result["alarm_message"], result
     assert result["status"] == f"no stream on UDP port {port}", result
     assert f"negotiated stream port UDP {port}" in ioc.log()
+    code, report = doctor(pod, clean_env(KUBERNETES_SERVICE_HOST="10.96.0.1",
+                                         KUBERNETES_SERVICE_PORT="443"))
+    assert code == 1
+    assert any("port negotiated at run time (GigE Vision" in m for m in checks(report, "FAIL"))

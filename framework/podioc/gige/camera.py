@@ -127,8 +127,8 @@ class Camera:
         c.write_register(gvcp.REG_SCP0, receiver.port)
         receiver.start()
         self.stream = receiver
-        log.info("camera %s streams to %s:%d (packets of %d bytes)", self.host, address,
-                 receiver.port, actual)
+        log.info("camera %s streams to %s:%d (packets of %d bytes, receive buffer %d bytes)",
+                 self.host, address, receiver.port, actual, receiver.rcvbuf)
         return receiver
 
     def start(self) -> None:

@@ -8,8 +8,10 @@ from collections.abc import Callable
 
 from .gvsp import FrameAssembler
 
-#: Receive buffer asked for; the kernel caps it at net.core.rmem_max.
-RCVBUF = 8 * 1024 * 1024
+#: Receive buffer asked for; without CAP_NET_ADMIN the kernel caps it at
+#: net.core.rmem_max (raise that sysctl on the node for large frames).
+RCVBUF = 16 * 1024 * 1024
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 
 
 class StreamReceiver:
@@ -24,7 +26,13 @@ class StreamReceiver:
         self.assembler = assembler
         self.source = source
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        try:      # beyond net.core.rmem_max: needs CAP_NET_ADMIN
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
+        except OSError:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        #: The receive buffer the kernel granted (bytes); a frame larger than this,
+        #: arriving in one burst, loses packets when the reader falls behind.
+        self.rcvbuf = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         self.sock.bind((bind, 0))
         self.sock.settimeout(0.2)
         self.port: int = self.sock.getsockname()[1]
