@@ -139,8 +139,9 @@ class GigECamera(IOC):
         self._pending: collections.deque[Frame] = collections.deque(maxlen=8)
         self.frames_dropped = 0
         self._pending_lock = threading.Lock()
-        self._acq_started = 0.0
-        self._acq_packets = 0
+        self._last_change = 0.0          # when the stream's packet count last changed
+        self._last_count = 0
+        self._ever_received = False      # since the acquisition started
         self._stream_alarmed = False
         self._rate_mark = (time.monotonic(), 0)
         self._unique = 0
@@ -306,9 +307,10 @@ class GigECamera(IOC):
         cam = self._camera()
         if value == "Acquire" and self.acquire_rbv.value != "Acquire":
             self.num_images_counter.value = 0
-            self._acq_started = time.monotonic()
-            self._acq_packets = cam.stream.assembler.stats.packets if cam.stream else 0
-            self._stream_alarmed = False
+            self._last_change = time.monotonic()
+            self._last_count = cam.stream.assembler.stats.packets if cam.stream else 0
+            self._ever_received = False
+            self._clear_stream_alarm()
             await self._device("AcquisitionStart", cam.start)
             self.acquire_rbv.value = "Acquire"
             self.detector_state.value = "Acquire"
@@ -407,24 +409,38 @@ class GigECamera(IOC):
         elif self.detector_state.alarm.status == Status.COMM:
             self.detector_state.set_alarm()
         acquiring = self.acquire_rbv.value == "Acquire"
-        silent = stats.packets == self._acq_packets
-        if acquiring and silent and now - self._acq_started > self.stream_timeout:
+        if stats.packets != self._last_count:
+            self._last_count, self._last_change = stats.packets, now
+            self._ever_received = True
+        # a slow frame rate must not look like a silent stream
+        period = self.acquire_period_rbv.value or 0.0
+        limit = max(self.stream_timeout, 2.5 * period)
+        silent_for = now - self._last_change
+        if acquiring and silent_for > limit:
             if not self._stream_alarmed:
-                self._raise_stream_alarm(stream.port, now - self._acq_started)
-        elif self._stream_alarmed and not silent:
-            self._stream_alarmed = False
-            for live in (self.stream_frames, self.stream_port, self.stream_status):
-                live.set_alarm()
+                self._raise_stream_alarm(stream.port, silent_for)
+        elif self._stream_alarmed and silent_for <= limit:
+            self._clear_stream_alarm()
             self.stream_status.value = "receiving"
             self.detector_state.value = "Acquire" if acquiring else "Idle"
         elif not self._stream_alarmed and acquiring:
             self.stream_status.value = "receiving"
 
+    def _clear_stream_alarm(self) -> None:
+        self._stream_alarmed = False
+        for live in (self.stream_frames, self.stream_port, self.stream_status):
+            live.set_alarm()
+
     def _raise_stream_alarm(self, port: int, waited: float) -> None:
         self._stream_alarmed = True
-        message = (f"no GVSP packet on negotiated stream port UDP {port} {waited:.1f} s after "
-                   f"acquisition start: camera {self.address} cannot reach this host's "
-                   "stream port (behind NAT? run the IOC with host networking)")
+        if self._ever_received:
+            message = (f"GVSP stream on negotiated port UDP {port} stopped {waited:.1f} s ago "
+                       f"during acquisition: camera {self.address} stopped sending "
+                       "(disconnected, powered off or reconfigured?)")
+        else:
+            message = (f"no GVSP packet on negotiated stream port UDP {port} {waited:.1f} s "
+                       f"after acquisition start: camera {self.address} cannot reach this "
+                       "host's stream port (behind NAT? run the IOC with host networking)")
         log.error("%s", message)
         for live in (self.stream_frames, self.stream_port, self.stream_status):
             live.set_alarm(Severity.INVALID, Status.COMM, message)
