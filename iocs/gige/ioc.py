@@ -343,8 +343,14 @@ class GigECamera(IOC):
             frames = list(self._pending)
             self._pending.clear()
         for frame in frames:
-            if self.acquire_rbv.value == "Acquire":
+            if self.acquire_rbv.value == "Acquire" and not self._quota_reached():
                 self._publish(frame)
+
+    def _quota_reached(self) -> bool:
+        """Single/Multiple mode: the images asked for are served (more may be in flight)."""
+        mode = self.image_mode_rbv.value
+        wanted = 1 if mode == "Single" else self.num_images_rbv.value
+        return mode != "Continuous" and self.num_images_counter.value >= wanted
 
     def _publish(self, frame: Frame) -> None:
         image = frame.image
@@ -361,8 +367,16 @@ class GigECamera(IOC):
             value["dataTimeStamp"] = {"secondsPastEpoch": sec, "nanoseconds": ns}
             self.image_pv.post(value)
         flat = image.reshape(-1).view(np.uint8)
-        if flat.size <= self.array_data.spec.max_length:
+        limit = self.array_data.spec.max_length
+        if flat.size <= limit:
             self.array_data.value = flat
+            if self.array_data.alarm.severity:
+                self.array_data.set_alarm()
+        elif not self.array_data.alarm.severity:
+            message = (f"image of {flat.size} bytes exceeds image1:ArrayData's {limit} "
+                       "elements: raise args.max_pixels (and EPICS_CA_MAX_ARRAY_BYTES)")
+            log.warning("%s", message)
+            self.array_data.set_alarm(Severity.MAJOR, Status.HWLIMIT, message)
         if (width, height, image.nbytes) != (self.array_size0.value, self.array_size1.value,
                                              self.array_size.value):
             self.array_size0.value = width
@@ -375,9 +389,7 @@ class GigECamera(IOC):
         self.image_counter.value = self._unique
         self.array_counter_rbv.value = self.array_counter_rbv.value + 1
         self.num_images_counter.value = self.num_images_counter.value + 1
-        mode = self.image_mode_rbv.value
-        wanted = 1 if mode == "Single" else self.num_images_rbv.value
-        if mode != "Continuous" and self.num_images_counter.value >= wanted:
+        if self._quota_reached():
             self._loop_task(self._stop_acquisition("Done"))
 
     def _loop_task(self, coro: Any) -> None:

@@ -144,6 +144,27 @@ def test_garbage_on_the_stream_port_changes_nothing(camera_ioc: IocProcess, pva:
         pva.put(pv("cam1:Acquire"), 0, wait=True)
 
 
+def test_image_larger_than_the_ca_waveform(camera_ioc: IocProcess, pva: Any) -> None:
+    """max_pixels is 1048576 in gige.yaml: a 2048x1024 image still goes out over PVA,
+    and image1:ArrayData alarms with a message saying what to raise."""
+    pv = camera_ioc.pv
+    pva.put(pv("cam1:SizeX"), 2048, wait=True)
+    pva.put(pv("cam1:SizeY"), 1024, wait=True)
+    pva.put(pv("cam1:ImageMode"), "Continuous", wait=True)
+    pva.put(pv("cam1:Acquire"), 1, wait=True)
+    try:
+        raw = poll_until(lambda: (v := pva.get(pv("image1:ArrayData")).raw).alarm.severity
+                         and v, timeout=15, message="ArrayData alarm")
+        assert "image of 2097152 bytes exceeds image1:ArrayData's 1048576 elements" in (
+            raw.alarm.message)
+        poll_until(lambda: pva.get(pv("Pva1:Image")).shape == (1024, 2048), timeout=15,
+                   message="the large image over PVA")
+    finally:
+        pva.put(pv("cam1:Acquire"), 0, wait=True)
+        pva.put(pv("cam1:SizeX"), 512, wait=True)
+        pva.put(pv("cam1:SizeY"), 512, wait=True)
+
+
 def test_no_camera_is_an_alarm_not_a_crash(ioc_factory: IocFactory, tmp_path: Path) -> None:
     config = tmp_path / "nocam.yaml"
     (port,) = free_ports(1)          # nothing answers GVCP there
