@@ -25,7 +25,7 @@ import numpy as np
 from p4p.nt import NTNDArray
 from p4p.server.asyncio import SharedPV
 
-from podioc import IOC, PutRefused, Severity, Status, pv, scan, shutdown, startup
+from podioc import IOC, PutRefused, Severity, Status, __version__, pv, scan, shutdown, startup
 from podioc.gige import Camera, Frame, GigEError
 from podioc.gige.camera import EXPOSURE, FRAME_RATE, GAIN
 from podioc.gige.gvcp import GVCP_PORT
@@ -39,6 +39,7 @@ DATA_TYPES = ["Int8", "UInt8", "Int16", "UInt16", "Int32", "UInt32", "Int64", "U
               "Float32", "Float64"]
 COLOR_MODES = ["Mono", "Bayer", "RGB1", "RGB2", "RGB3", "YUV444", "YUV422", "YUV421"]
 PIXEL_FORMATS = ["Mono8", "Mono16", "RGB8"]
+TRIGGER_SOURCES = ["Software", "Line0", "Line1"]
 #: pixel format -> (DataType, ColorMode)
 FORMAT_TYPES = {"Mono8": ("UInt8", "Mono"), "Mono16": ("UInt16", "Mono"),
                 "RGB8": ("UInt8", "RGB1")}
@@ -100,6 +101,25 @@ class GigECamera(IOC):
     model = pv.string("", name=_ad("Model_RBV"))
     serial_number = pv.string("", name=_ad("SerialNumber_RBV"))
     firmware = pv.string("", name=_ad("FirmwareVersion_RBV"))
+    # areaDetector housekeeping that ophyd-async's ADBaseIO/AravisDriverIO declare
+    port_name = pv.string("GIGE1", name=_ad("PortName_RBV"))
+    ad_core_version = pv.string("podioc", name=_ad("ADCoreVersion_RBV"))
+    driver_version = pv.string(__version__, name=_ad("DriverVersion_RBV"))
+    sdk_version = pv.string("podioc.gige", name=_ad("SDKVersion_RBV"))
+    nd_attributes_file = pv.string("", name=_ad("NDAttributesFile"), writable=True,
+                                   description="Accepted, not used (no NDAttributes here)")
+    wait_for_plugins = pv.bool(False, name=_ad("WaitForPlugins"), states=("No", "Yes"),
+                               writable=True, description="Accepted, no plugins here")
+    array_size_z = pv.int(0, name=_ad("ArraySizeZ_RBV"))
+    cam_size0 = pv.int(0, name=_ad("ArraySize0_RBV"))
+    cam_size1 = pv.int(0, name=_ad("ArraySize1_RBV"))
+    cam_size2 = pv.int(0, name=_ad("ArraySize2_RBV"))
+    cam_unique_id = pv.int(0, name=_ad("UniqueId_RBV"))
+    trigger_mode = pv.enum(["Off", "On"], "Off", name=_ad("TriggerMode"), writable=True)
+    trigger_mode_rbv = pv.enum(["Off", "On"], "Off", name=_ad("TriggerMode_RBV"))
+    trigger_source = pv.enum(TRIGGER_SOURCES, "Software", name=_ad("TriggerSource"),
+                             writable=True)
+    trigger_source_rbv = pv.enum(TRIGGER_SOURCES, "Software", name=_ad("TriggerSource_RBV"))
     # stream statistics (GVSP)
     stream_port = pv.int(0, name=_ad("StreamPort_RBV"), description="Negotiated UDP port")
     stream_frames = pv.int(0, name=_ad("StreamFrames_RBV"), description="Frames received")
@@ -285,6 +305,18 @@ class GigECamera(IOC):
         await self._device("set PixelFormat", cam.features.set_enum, "PixelFormat", value)
         await self._read_back()
 
+    @trigger_mode.on_put
+    async def _put_trigger_mode(self, value: str) -> None:
+        cam = self._camera()
+        await self._device("set TriggerMode", cam.features.set_enum, "TriggerMode", value)
+        self.trigger_mode_rbv.value = value
+
+    @trigger_source.on_put
+    async def _put_trigger_source(self, value: str) -> None:
+        cam = self._camera()
+        await self._device("set TriggerSource", cam.features.set_enum, "TriggerSource", value)
+        self.trigger_source_rbv.value = value
+
     @image_mode.on_put
     async def _put_mode(self, value: str) -> None:
         self.image_mode_rbv.value = value
@@ -382,10 +414,14 @@ class GigECamera(IOC):
             self.array_size0.value = width
             self.array_size1.value = height
             self.array_size2.value = image.shape[2] if image.ndim == 3 else 0
+            self.array_size_z.value = self.array_size2.value
+            self.cam_size0.value, self.cam_size1.value = width, height
+            self.cam_size2.value = self.array_size2.value
             self.array_size_x.value = width
             self.array_size_y.value = height
             self.array_size.value = image.nbytes
         self.unique_id.value = self._unique
+        self.cam_unique_id.value = self._unique
         self.image_counter.value = self._unique
         self.array_counter_rbv.value = self.array_counter_rbv.value + 1
         self.num_images_counter.value = self.num_images_counter.value + 1
