@@ -36,3 +36,4 @@ echo "== tests"
 
 echo "== benchmark (quick mode: keeps the script working; figures are for people)"
 "$BIN"/python benchmarks/run.py --quick --json "$PODIOC_CI_WORK/bench-quick.json"
+"$BIN"/python benchmarks/gige.py --quick --sizes 640x480 --json "$PODIOC_CI_WORK/gige-quick.json"
