@@ -10,7 +10,7 @@ mkdir -p "$PODIOC_CI_WORK"
 
 if [[ "${CI:-}" == "true" ]]; then
     export PODIOC_REQUIRE_DOCKER=1 PODIOC_REQUIRE_NETNS=1 PODIOC_REQUIRE_CHECKOV=1
-    export PODIOC_REQUIRE_TMUX=1
+    export PODIOC_REQUIRE_TMUX=1 PODIOC_REQUIRE_GIGE=1
     # kubectl ships with this machine image; elsewhere its checks skip with a reason.
     if command -v kubectl >/dev/null 2>&1; then export PODIOC_REQUIRE_KUBECTL=1; fi
 fi
@@ -39,3 +39,4 @@ echo "== tests"
 
 echo "== benchmark (quick mode: keeps the script working; figures are for people)"
 "$BIN"/python benchmarks/run.py --quick --json "$PODIOC_CI_WORK/bench-quick.json"
+"$BIN"/python benchmarks/gige.py --quick --sizes 640x480 --json "$PODIOC_CI_WORK/gige-quick.json"

@@ -8,7 +8,7 @@ from typing import Any, NoReturn
 import pytest
 
 #: Marker names whose skips CI can forbid, and the variable that forbids them.
-STRICT_KINDS = ("docker", "netns")
+STRICT_KINDS = ("docker", "netns", "gige")
 
 
 def required(kind: str) -> bool:

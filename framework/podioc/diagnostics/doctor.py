@@ -278,7 +278,10 @@ def _check_environment(report: Report, env: Mapping[str, str], ifaces: Sequence[
         report.add("FAIL" if k8s or (node_ip and pod_ip) else "WARN", topic,
                    f"looks like {what} WITHOUT host networking ({why}): beamline clients' "
                    "broadcast searches never reach it, and behind NAT a search answer names "
-                   "this namespace's ports, which lead clients to the wrong server or none",
+                   "this namespace's ports, which lead clients to the wrong server or none; "
+                   "devices that stream to a port negotiated at run time (GigE Vision "
+                   "cameras: GVSP to the port the IOC just opened) never reach it, since no "
+                   "port forward can exist for a port chosen at run time",
                    "Kubernetes: hostNetwork: true (podioc manifests set it); Docker: "
                    "--network host")
     else:

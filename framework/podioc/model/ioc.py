@@ -37,6 +37,17 @@ class IOC(Device):
     def _base_prefix(self) -> str:
         return self.prefix
 
+    def pva_extras(self) -> dict[str, Any]:
+        """PVA-only channels this IOC serves itself: full name -> p4p ``SharedPV``.
+
+        For values no PV kind describes (e.g. an NTNDArray image). The runtime
+        calls it once, inside the running event loop, just before the PVA server
+        starts; the IOC posts updates to the SharedPVs itself. These channels
+        are not on CA, not in ``podioc describe`` and not autosaved; access
+        rules' read (channel) checks apply to them. Default: none.
+        """
+        return {}
+
     # -- the registry of full names ---------------------------------------------
     def register(self, entries: list[Entry], *, dry_run: bool = False) -> None:
         """Serve ``entries`` (from :meth:`Device.subtree_pvs`) under their full names.

@@ -174,6 +174,12 @@ class Runtime:
             doc = (type(self.ioc).__doc__ or "").strip().splitlines()
             providers.update(make_pvi(self.ioc.prefix, self.ioc.pvs, self.pvi,
                                       self.description or (doc[0] if doc else "")))
+        extras = self.ioc.pva_extras()
+        clash = sorted(set(extras) & set(providers))
+        if clash:
+            raise ValueError(f"{type(self.ioc).__name__}.pva_extras: {', '.join(clash)} "
+                             "already served as PVs; give the extra channels other names")
+        providers.update(extras)
         provider = pva_access.make_provider(providers, self.policy)
         server = Server(providers=[provider], conf=self.settings.pva_conf(), useenv=False)
         server.podioc_provider = provider  # p4p holds providers weakly
