@@ -38,119 +38,28 @@ last written (at start: when the restored file was written).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from .._version import __version__
 from ..config import InstanceConfig
 from ..errors import ConfigError, PutRefused
-from ..model import IOC, PV, Kind, PVSpec, Severity, Status, pv
+from ..model import IOC, PV, Severity, Status
+from ..util.threads import in_daemon_thread
 from . import fileformat
 from .settings import ENV_DIR, AutosaveSettings, file_name_for
+from .status import ALARMS, StatusBoard, add_status_pvs
 from .store import AutosaveStore, Loaded, StoreLocked
+from .values import check_restorable, saveable, shown, utc
 
 log = logging.getLogger(__name__)
 
-#: Values of AUTOSAVE_STATUS.
-STATES = ("OK", "NO_FILE", "RESTORED_FROM_BACKUP", "VALUES_SKIPPED", "RESTORE_FAILED",
-          "SAVE_FAILED", "DISABLED")
-_ALARMS: dict[str, tuple[Severity, Status]] = {
-    "OK": (Severity.NO_ALARM, Status.NO_ALARM),
-    "NO_FILE": (Severity.NO_ALARM, Status.NO_ALARM),
-    "RESTORED_FROM_BACKUP": (Severity.MINOR, Status.STATE),
-    "VALUES_SKIPPED": (Severity.MINOR, Status.STATE),
-    "RESTORE_FAILED": (Severity.MAJOR, Status.READ),
-    "SAVE_FAILED": (Severity.MAJOR, Status.WRITE),
-    "DISABLED": (Severity.NO_ALARM, Status.NO_ALARM),
-}
-STATUS_SPECS = {
-    "AUTOSAVE_STATUS": pv.enum(list(STATES), "DISABLED", name="AUTOSAVE_STATUS",
-                               description="Autosave restore outcome or SAVE_FAILED"),
-    "AUTOSAVE_LAST_SAVE": pv.string("", name="AUTOSAVE_LAST_SAVE",
-                                    description="Autosave file last written (UTC)"),
-}
 #: Seconds the final save at shutdown may take before the IOC exits without it.
 FLUSH_TIMEOUT = 10.0
 
 SavedHook = Callable[[dict[str, Any]], None]
-
-
-class StatusBoard(Protocol):
-    """Where a service shows its state: the IOC's health PVs."""
-
-    def add(self, spec: PVSpec) -> PV:
-        """Serve ``spec`` as one more health PV (``prefix + spec.name``); the live PV."""
-        ...
-
-
-def add_status_pvs(board: StatusBoard) -> dict[str, PV]:
-    """Add AUTOSAVE_STATUS and AUTOSAVE_LAST_SAVE to ``board`` (in that order)."""
-    return {key: board.add(spec) for key, spec in STATUS_SPECS.items()}
-
-
-def saveable(live: PV) -> Any:
-    """The PV's value as the file stores it (JSON-able; enums by state name)."""
-    kind, raw = live.spec.kind, live.raw
-    if kind is Kind.ENUM:
-        return live.spec.choices[raw]
-    if kind is Kind.ARRAY:
-        return raw.tolist()
-    if kind is Kind.BOOL:
-        return bool(raw)
-    if kind is Kind.FLOAT:
-        return float(raw)
-    if kind is Kind.INT:
-        return int(raw)
-    return str(raw)
-
-
-def check_restorable(live: PV, saved: Any) -> Any:
-    """The value to restore, by the type and limit rules of a put; raises PutRefused."""
-    spec = live.spec
-    value = spec.coerce(saved)
-    if not spec.within_limits(value):
-        lo, hi = spec.limits or (0.0, 0.0)
-        raise PutRefused(f"outside the limits {lo:g} .. {hi:g}")
-    return value
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _utc(epoch: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
-
-
-def _in_thread(fn: Callable[[bytes], None], data: bytes) -> asyncio.Future[None]:
-    """Run ``fn(data)`` in a daemon thread (a stalled disk cannot block exit)."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[None] = loop.create_future()
-
-    def settle(error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is None:
-            future.set_result(None)
-        else:
-            future.set_exception(error)
-
-    def target() -> None:
-        error: BaseException | None = None
-        try:
-            fn(data)
-        except BaseException as exc:
-            error = exc
-        with contextlib.suppress(RuntimeError):  # loop closed: nobody waits any more
-            loop.call_soon_threadsafe(settle, error)
-
-    threading.Thread(target=target, name="autosave-write", daemon=True).start()
-    return future
 
 
 class Autosave:
@@ -224,7 +133,7 @@ class Autosave:
             self._watch(selected.values())
         self._show_status()
         if self.last_save is not None and "AUTOSAVE_LAST_SAVE" in self._status_pvs:
-            self._status_pvs["AUTOSAVE_LAST_SAVE"].set(_utc(self.last_save))
+            self._status_pvs["AUTOSAVE_LAST_SAVE"].set(utc(self.last_save))
 
     def adopt(self, ioc: IOC) -> None:
         """After startup hooks: autosave the PVs they added (restored from the file
@@ -248,7 +157,7 @@ class Autosave:
                 self._watch(new.values())
                 self._show_status()
                 if self.last_save is not None and "AUTOSAVE_LAST_SAVE" in self._status_pvs:
-                    self._status_pvs["AUTOSAVE_LAST_SAVE"].set(_utc(self.last_save))
+                    self._status_pvs["AUTOSAVE_LAST_SAVE"].set(utc(self.last_save))
             return
         restored = 0
         for name, live in new.items():
@@ -280,7 +189,7 @@ class Autosave:
                 log.info("%s is saved but no longer autosaved; not restored", name)
             else:
                 log.warning("skipped saved value %s = %s: this IOC has no such PV",
-                            name, _shown(value))
+                            name, shown(value))
                 self._skipped += 1
         self._pending.clear()
 
@@ -294,7 +203,7 @@ class Autosave:
         chosen = {name for name, live in ioc.pvs.items() if live.spec.autosave}
         for key, refs in (("pvs", s.pvs), ("exclude", s.exclude)):
             for index, ref in enumerate(refs):
-                live = _find(ioc, ref)
+                live = ioc.find_pv(ref)
                 if live is None and self._defer:
                     continue  # a startup hook may add it: adopt() decides
                 if live is None:
@@ -372,13 +281,13 @@ class Autosave:
                              name)
                 else:
                     log.warning("skipped saved value %s = %s: this IOC has no such PV",
-                                name, _shown(value))
+                                name, shown(value))
                     skipped += 1
                 continue
             try:
                 live.set(check_restorable(live, value))
             except PutRefused as exc:
-                log.warning("skipped saved value %s = %s: %s", name, _shown(value), exc)
+                log.warning("skipped saved value %s = %s: %s", name, shown(value), exc)
                 skipped += 1
             else:
                 restored += 1
@@ -457,7 +366,7 @@ class Autosave:
             data = fileformat.seal({"prefix": self.prefix, "saved": fileformat.iso_utc(now),
                                     "podioc": __version__}, lines, len(values))
             try:
-                await _in_thread(store.write, data)
+                await in_daemon_thread(store.write, data, "autosave-write")
             except OSError as exc:
                 if not self._failed:
                     log.error("SAVE_FAILED: writing %s failed: %s; retrying on "
@@ -475,7 +384,7 @@ class Autosave:
             self._last_lines = lines
             self.last_save = now
             if "AUTOSAVE_LAST_SAVE" in self._status_pvs:
-                self._status_pvs["AUTOSAVE_LAST_SAVE"].set(_utc(now))
+                self._status_pvs["AUTOSAVE_LAST_SAVE"].set(utc(now))
             log.debug("saved %d PVs (%s)", len(values), reason)
             for hook in self.saved_hooks:
                 try:
@@ -510,13 +419,8 @@ class Autosave:
         if live is None:
             return
         state = self.status
-        severity, status = _ALARMS[state]
+        severity, status = ALARMS[state]
         if state == "DISABLED" and self._unintended_disable:
             severity, status = Severity.MINOR, Status.DISABLE
         live.set(state)
         live.set_alarm(severity, status, f"autosave {state}")
-
-
-def _find(ioc: IOC, ref: str) -> PV | None:
-    """The PV named by attribute name, PV name suffix or full PV name."""
-    return ioc.find_pv(ref)

@@ -12,7 +12,7 @@ import asyncio
 from typing import Any
 
 from .._version import __version__
-from ..autosave.service import add_status_pvs
+from ..autosave.status import add_status_pvs
 from ..config import InstanceConfig
 from ..errors import PodiocError
 from ..model import IOC, PV
