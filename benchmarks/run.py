@@ -31,7 +31,8 @@ import psutil
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from epicsbase import unavailable  # noqa: E402
+from basetools import run_acctst_first, run_catime  # noqa: E402
+from epicsbase import find_base, unavailable  # noqa: E402
 from probe import probe_ca, probe_pva  # noqa: E402
 from report import SERVER_PROTOCOLS, summarise, table, targets  # noqa: E402
 
@@ -53,14 +54,19 @@ class Profile:
     monitor_rates: tuple[int, ...]  # 0 = flood
     wave_gets: int
     connect_timeout: float
+    catime_channels: int  # EPICS base catime: channels to one PV (0: not run)
+    catime_deadline: float  # s; catime is killed then
+    acctst_deadline: float  # s for acctst's first test (0: not run)
 
 
 FULL = Profile(ns=(2000, 10000), rounds=3, settle=1.0, idle_window=3.0, gets=2000, puts=2000,
                loop_seconds=5.0, monitor_seconds=3.0, monitor_rates=(0, 1000, 5000),
-               wave_gets=10, connect_timeout=90.0)
+               wave_gets=10, connect_timeout=90.0, catime_channels=10_000,
+               catime_deadline=300.0, acctst_deadline=150.0)
 QUICK = Profile(ns=(200,), rounds=1, settle=0.3, idle_window=0.5, gets=200, puts=200,
                 loop_seconds=1.0, monitor_seconds=0.5, monitor_rates=(0, 1000, 5000),
-                wave_gets=2, connect_timeout=30.0)
+                wave_gets=2, connect_timeout=30.0, catime_channels=100,
+                catime_deadline=30.0, acctst_deadline=0.0)
 
 
 # -- processes ------------------------------------------------------------------------
@@ -299,9 +305,38 @@ class Instance:
             client.close()  # each protocol measured alone (no monitor of the other left)
             del self.clients[protocol]
 
+    def base_tools(self) -> None:
+        """EPICS base's catime and acctst (first test) against this server's S0."""
+        p = self.profile
+        base = find_base()
+        if base is None:
+            return
+        if p.catime_channels:
+            got = run_catime(base, self.env, self.name("S0"), p.catime_channels,
+                             p.catime_deadline)
+            self._note_cut("catime", got, p.catime_deadline)
+            self.out.update({k: float(v) for k, v in got.items() if k.endswith("_ca")})
+        if p.acctst_deadline:
+            got = run_acctst_first(base, self.env, self.name("S0"), p.acctst_deadline)
+            self._note_cut("acctst's first test", got, p.acctst_deadline)
+            self.out["acctst_first_s_ca"] = float(got["acctst_first_s_ca"])
+
+    def _note_cut(self, what: str, got: dict[str, Any], deadline: float) -> None:
+        if got["cut"]:
+            note = (f"{self.kind}: {what} did not finish within {deadline:.0f} s; "
+                    f"the figure is that lower bound")
+            NOTES.append(note)
+            print(f"  ! {note}; its last output:\n{got['output'][-400:]}", file=sys.stderr)
+
     def close(self) -> None:
         for worker in [*self.clients.values(), *([self.server] if self.server else [])]:
             worker.close()
+
+
+#: Things the table cannot show (figures cut by a deadline), printed after it.
+NOTES: list[str] = []
+#: Servers EPICS base's catime and acctst run against (minutes each on a Python server).
+BASE_TOOL_SERVERS = ("podioc", "cioc")
 
 
 # -- the run --------------------------------------------------------------------------
@@ -327,6 +362,8 @@ def run_all(profile: Profile, servers: list[str]) -> dict[str, dict[str, list[fl
                     inst.connect_all()
                     if n == profile.ns[0]:
                         inst.traffic()
+                        if kind in BASE_TOOL_SERVERS:
+                            inst.base_tools()
                 except Exception as exc:
                     print(f"  ! {label} failed: {exc}", file=sys.stderr, flush=True)
                 finally:
@@ -381,9 +418,12 @@ def main() -> int:
     for label, met, detail in checks:
         mark = {True: "MET", False: "NOT MET", None: "n/a"}[met]
         print(f"  [{mark:7}] {label}: {detail}")
+    for note in NOTES:
+        print(f"  note: {note}")
     if args.json:
         args.json.write_text(json.dumps({
             "profile": profile.__dict__, "servers": servers, "raw": results, **summary,
+            "notes": NOTES,
             "targets": [{"target": t, "met": m, "detail": d} for t, m, d in checks]},
             indent=2))
     failed = [s for s in servers if not results[s]]
