@@ -3,7 +3,12 @@
 Both probes poll fast (every few ms) so that their own retry back-off does not
 hide the server's start-up time: CA speaks the protocol directly with caproto's
 sans-I/O layer (UDP search, TCP create, read); PVA waits until the server's TCP
-port accepts and then gets the PV with a fresh p4p client.
+port listens and then gets the PV with a fresh p4p client.
+
+The PVA probe never opens a bare TCP connection to the server and lets each
+get wait longer than the last: pvAccessCPP (the C IOC's PVA server) takes so
+long over a client that connects and leaves at once that a probe doing that
+every 0.2 s never gets an answer.
 """
 
 from __future__ import annotations
@@ -87,22 +92,33 @@ def probe_pva(name: str, port: int, broadcast_port: int, timeout: float) -> floa
     from p4p.client.thread import Context
 
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            break
-        except OSError:
-            time.sleep(POLL)
+    while time.monotonic() < deadline and not _listening(port):
+        time.sleep(POLL)
     conf = {"EPICS_PVA_ADDR_LIST": "127.0.0.1", "EPICS_PVA_AUTO_ADDR_LIST": "NO",
             "EPICS_PVA_BROADCAST_PORT": str(broadcast_port),
             "EPICS_PVA_SERVER_PORT": str(port)}
+    wait = 0.2
     while time.monotonic() < deadline:
         ctx = Context("pva", conf=conf, useenv=False, nt=False)
         try:
-            ctx.get(name, timeout=0.2)
+            ctx.get(name, timeout=wait)
             return time.monotonic()
         except Exception:
             continue
         finally:
             ctx.close()
+            wait = min(2.0, wait * 1.5)
     return None
+
+
+def _listening(port: int) -> bool:
+    """Whether some socket listens on TCP ``port`` (read from the kernel's table)."""
+    state_listen, hex_port = "0A", f":{port:04X}"
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            next(lines, None)
+            for line in lines:
+                fields = line.split()
+                if fields[1].endswith(hex_port) and fields[3] == state_listen:
+                    return True
+    return False

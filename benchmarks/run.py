@@ -1,4 +1,4 @@
-"""podioc against raw caproto, raw p4p and pythonSoftIOC, measured in one run.
+"""podioc against raw caproto, raw p4p, pythonSoftIOC and the C IOC, measured in one run.
 
     .venv/bin/python benchmarks/run.py [--quick] [--json out.json] [--rounds R]
                                        [--n 2000 10000] [--servers podioc caproto ...]
@@ -19,7 +19,6 @@ import platform
 import queue
 import secrets
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -32,11 +31,11 @@ import psutil
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from basetools import run_acctst_first, run_catime  # noqa: E402
+from epicsbase import find_base, unavailable  # noqa: E402
 from probe import probe_ca, probe_pva  # noqa: E402
+from report import SERVER_PROTOCOLS, summarise, table, targets  # noqa: E402
 
-SERVER_PROTOCOLS = {"podioc": ("ca", "pva"), "caproto": ("ca",), "p4p": ("pva",),
-                    "softioc": ("ca", "pva"),
-                    "podioc-nopvi": ("ca", "pva")}  # startup.py only: PVI's cost
 MAX_ARRAY_BYTES = 20_000_000
 
 
@@ -55,14 +54,19 @@ class Profile:
     monitor_rates: tuple[int, ...]  # 0 = flood
     wave_gets: int
     connect_timeout: float
+    catime_channels: int  # EPICS base catime: channels to one PV (0: not run)
+    catime_deadline: float  # s; catime is killed then
+    acctst_deadline: float  # s for acctst's first test (0: not run)
 
 
 FULL = Profile(ns=(2000, 10000), rounds=3, settle=1.0, idle_window=3.0, gets=2000, puts=2000,
                loop_seconds=5.0, monitor_seconds=3.0, monitor_rates=(0, 1000, 5000),
-               wave_gets=10, connect_timeout=90.0)
+               wave_gets=10, connect_timeout=90.0, catime_channels=10_000,
+               catime_deadline=300.0, acctst_deadline=150.0)
 QUICK = Profile(ns=(200,), rounds=1, settle=0.3, idle_window=0.5, gets=200, puts=200,
                 loop_seconds=1.0, monitor_seconds=0.5, monitor_rates=(0, 1000, 5000),
-                wave_gets=2, connect_timeout=30.0)
+                wave_gets=2, connect_timeout=30.0, catime_channels=100,
+                catime_deadline=30.0, acctst_deadline=0.0)
 
 
 # -- processes ------------------------------------------------------------------------
@@ -185,6 +189,7 @@ class Instance:
         self.ports = Ports()
         self.env = self.ports.env()
         self.server: Worker | None = None
+        self.pid = 0  # the process measured (the wrapper's child for cioc)
         self.clients: dict[str, Worker] = {}
         self.out: dict[str, float | None] = {}
 
@@ -225,7 +230,11 @@ class Instance:
             threads[-1].start()
         for thread in threads:
             thread.join(timeout + 5)
-        self.server.read(60)
+        ready = self.server.read(120)
+        if "error" in ready:
+            raise RuntimeError(f"{self.kind} server: {ready['error']}")
+        self.pid = int(ready.get("pid", self.server.proc.pid))
+        t0 = float(ready.get("t_spawn", t0))  # a wrapper reports when it spawned the server
         for protocol in self.protocols:
             done = results.get(protocol)
             if done is None:
@@ -233,10 +242,10 @@ class Instance:
                                    + "".join(self.server.stderr[-15:]))
             self.out[f"startup_{protocol}_s"] = done - t0
         self.out["startup_s"] = max(self.out[f"startup_{p}_s"] or 0 for p in self.protocols)
+        self.server.request({"cmd": "prepare"}, 120)
 
     def idle(self) -> None:
-        assert self.server is not None
-        proc = psutil.Process(self.server.proc.pid)
+        proc = psutil.Process(self.pid)
         time.sleep(self.profile.settle)
         c0, t0 = proc.cpu_times(), time.monotonic()
         time.sleep(self.profile.idle_window)
@@ -246,9 +255,8 @@ class Instance:
         self.out["idle_rss_mb"] = proc.memory_info().rss / 1e6
 
     def connect_all(self) -> None:
-        assert self.server is not None
         names = [self.name(f"S{i}") for i in range(self.n)]
-        proc = psutil.Process(self.server.proc.pid)
+        proc = psutil.Process(self.pid)
         for protocol in self.protocols:
             client = self.client(protocol)
             c0 = proc.cpu_times()
@@ -262,7 +270,7 @@ class Instance:
                 print(f"  ! {self.kind} {protocol}: got {reply['got']} of {self.n}",
                       file=sys.stderr)
             self.out[f"connect_{protocol}_s"] = reply["seconds"]
-        self.out["loaded_rss_mb"] = psutil.Process(self.server.proc.pid).memory_info().rss / 1e6
+        self.out["loaded_rss_mb"] = proc.memory_info().rss / 1e6
 
     def traffic(self) -> None:
         """Latency, puts, monitors and the large waveform on every protocol."""
@@ -297,9 +305,38 @@ class Instance:
             client.close()  # each protocol measured alone (no monitor of the other left)
             del self.clients[protocol]
 
+    def base_tools(self) -> None:
+        """EPICS base's catime and acctst (first test) against this server's S0."""
+        p = self.profile
+        base = find_base()
+        if base is None:
+            return
+        if p.catime_channels:
+            got = run_catime(base, self.env, self.name("S0"), p.catime_channels,
+                             p.catime_deadline)
+            self._note_cut("catime", got, p.catime_deadline)
+            self.out.update({k: float(v) for k, v in got.items() if k.endswith("_ca")})
+        if p.acctst_deadline:
+            got = run_acctst_first(base, self.env, self.name("S0"), p.acctst_deadline)
+            self._note_cut("acctst's first test", got, p.acctst_deadline)
+            self.out["acctst_first_s_ca"] = float(got["acctst_first_s_ca"])
+
+    def _note_cut(self, what: str, got: dict[str, Any], deadline: float) -> None:
+        if got["cut"]:
+            note = (f"{self.kind}: {what} did not finish within {deadline:.0f} s; "
+                    f"the figure is that lower bound")
+            NOTES.append(note)
+            print(f"  ! {note}; its last output:\n{got['output'][-400:]}", file=sys.stderr)
+
     def close(self) -> None:
         for worker in [*self.clients.values(), *([self.server] if self.server else [])]:
             worker.close()
+
+
+#: Things the table cannot show (figures cut by a deadline), printed after it.
+NOTES: list[str] = []
+#: Servers EPICS base's catime and acctst run against (minutes each on a Python server).
+BASE_TOOL_SERVERS = ("podioc", "cioc")
 
 
 # -- the run --------------------------------------------------------------------------
@@ -325,6 +362,8 @@ def run_all(profile: Profile, servers: list[str]) -> dict[str, dict[str, list[fl
                     inst.connect_all()
                     if n == profile.ns[0]:
                         inst.traffic()
+                        if kind in BASE_TOOL_SERVERS:
+                            inst.base_tools()
                 except Exception as exc:
                     print(f"  ! {label} failed: {exc}", file=sys.stderr, flush=True)
                 finally:
@@ -335,132 +374,6 @@ def run_all(profile: Profile, servers: list[str]) -> dict[str, dict[str, list[fl
                             "startup", "idle", "connect", "loaded") else key
                         results[kind].setdefault(metric, []).append(value)
     return results
-
-
-#: metric prefix -> True when higher is better.
-HIGHER_IS_BETTER = ("puts_per_s", "mon_", "wave_mb_s")
-
-
-def higher_better(metric: str) -> bool:
-    if "_loss_" in metric or "_backlog_" in metric:
-        return False
-    return metric.startswith(HIGHER_IS_BETTER)
-
-
-def goodness(metric: str, podioc: float | None, other: float | None) -> float | None:
-    """>= 1.0 when podioc is at least as good as ``other`` on this metric."""
-    if podioc is None or other is None:
-        return None
-    if higher_better(metric):
-        return podioc / other if other else None
-    if "_loss_" in metric or "_backlog_" in metric:  # near-zero values: compare with slack
-        return (other + 1.0) / (podioc + 1.0) if "_loss_" in metric else (
-            (other + 0.01) / (podioc + 0.01))
-    return other / podioc if podioc else None
-
-
-def comparable(metric: str, other: str) -> bool:
-    """Ratios only where the other server serves the protocol the metric is about."""
-    protos = SERVER_PROTOCOLS[other]
-    if metric.endswith("_ca") or "_ca_" in metric:
-        return "ca" in protos
-    if metric.endswith("_pva") or "_pva_" in metric:
-        return "pva" in protos
-    return True
-
-
-def summarise(results: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
-    medians = {s: {m: statistics.median(v) for m, v in ms.items()} for s, ms in results.items()}
-    metrics = sorted({m for ms in medians.values() for m in ms})
-    ratios: dict[str, dict[str, float | None]] = {}
-    if "podioc" in medians:
-        for other in medians:
-            if other == "podioc":
-                continue
-            ratios[other] = {m: goodness(m, medians["podioc"].get(m), medians[other].get(m))
-                             for m in metrics if comparable(m, other)}
-    return {"medians": medians, "ratios": ratios, "metrics": metrics}
-
-
-def targets(summary: dict[str, Any], ns: tuple[int, ...]) -> list[tuple[str, bool | None, str]]:
-    """The issue's targets, each met / not met / not measured, with the figures."""
-    med, rat = summary["medians"], summary["ratios"]
-    out: list[tuple[str, bool | None, str]] = []
-    big = max(ns)
-
-    def r(other: str, metric: str) -> float | None:
-        value = rat.get(other, {}).get(metric)
-        return None if value is None else float(value)
-
-    for metric in ("get_p50_us_ca", "puts_per_s_ca"):
-        value = r("caproto", metric)
-        out.append((f"CA {metric} >= raw caproto", None if value is None else value >= 1.0,
-                    f"ratio {value:.2f}" if value is not None else "not measured"))
-    for rate in ("1000hz", "5000hz"):  # paced: the pace fixes the rate; compare what arrives
-        fractions = {}
-        for server in ("podioc", "caproto"):
-            loss = med.get(server, {}).get(f"mon_{rate}_loss_pct_ca")
-            fractions[server] = None if loss is None else 1.0 - loss / 100.0
-        ok = None if None in fractions.values() else (
-            fractions["podioc"] >= fractions["caproto"] - 0.005)  # type: ignore[operator]
-        lag = med.get("podioc", {}).get(f"mon_{rate}_backlog_s_ca")
-        out.append((f"CA monitor paced at {rate}: delivered fraction >= raw caproto's "
-                    "(0.5% pacing jitter allowed)", ok,
-                    ", ".join(f"{k} {v:.1%}" for k, v in fractions.items() if v is not None)
-                    + (f"; podioc last value {lag * 1000:.1f} ms after the end"
-                       if lag is not None else "")))
-    flood = med.get("podioc", {}).get("mon_flood_backlog_s_ca")
-    out.append(("CA flooded monitor: newest value promptly (backlog < 0.5 s)",
-                None if flood is None else flood < 0.5,
-                f"backlog {flood:.3f} s" if flood is not None else "not measured"))
-    pod = med.get("podioc", {}).get(f"connect_ca_s@{big}")
-    soft = med.get("softioc", {}).get(f"connect_ca_s@{big}")
-    out.append((f"CA connect-and-get-all {big} within 1.5x pythonSoftIOC",
-                None if pod is None or soft is None else pod <= 1.5 * soft,
-                f"podioc {pod:.2f} s vs softioc {soft:.2f} s" if pod and soft
-                else "not measured"))
-    pva = {m: v for m, v in rat.get("p4p", {}).items()
-           if (m.endswith("_pva") or "_pva_" in m) and "posted" not in m and "cpu" not in m}
-    worst = min((v for v in pva.values() if v is not None), default=None)
-    below = sorted((v, m) for m, v in pva.items() if v is not None and v < 0.9)
-    out.append(("PVA >= 0.9x raw p4p on every measure", None if worst is None else not below,
-                ("below 0.9: " + ", ".join(f"{m} {v:.2f}" for v, m in below)) if below
-                else (f"worst ratio {worst:.2f}" if worst is not None else "not measured")))
-    rss = {s: med.get(s, {}).get(f"idle_rss_mb@{big}") for s in ("podioc", "caproto", "p4p")}
-    out.append((f"RSS at {big} PVs < caproto + p4p",
-                None if None in rss.values() else rss["podioc"] < rss["caproto"] + rss["p4p"],
-                ", ".join(f"{k} {v:.0f} MB" for k, v in rss.items() if v is not None)))
-    start = med.get("podioc", {}).get(f"startup_s@{big}")
-    out.append((f"podioc start-up to first PV at {big} PVs < 1 s",
-                None if start is None else start < 1.0,
-                f"{start:.2f} s" if start is not None else "not measured"))
-    return out
-
-
-def fmt(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    return f"{value:.3f}"
-
-
-def table(summary: dict[str, Any], servers: list[str]) -> str:
-    others = [s for s in servers if s != "podioc" and s in summary["ratios"]]
-    head = ["metric", *servers, *[f"vs {o}" for o in others]]
-    rows = [head]
-    for metric in summary["metrics"]:
-        row = [metric, *[fmt(summary["medians"].get(s, {}).get(metric)) for s in servers]]
-        row += [fmt(summary["ratios"][o].get(metric)) if metric in summary["ratios"][o]
-                else "" for o in others]
-        rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(r, widths, strict=True))) for r in rows]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
 
 
 def main() -> int:
@@ -478,7 +391,7 @@ def main() -> int:
         profile = Profile(**{**profile.__dict__, **({"rounds": args.rounds} if args.rounds
                                                     else {}),
                              **({"ns": tuple(args.n)} if args.n else {})})
-    servers = args.servers or ["podioc", "caproto", "p4p", "softioc"]
+    servers = args.servers or ["podioc", "caproto", "p4p", "softioc", "cioc"]
     if "softioc" in servers:
         try:
             import softioc  # noqa: F401
@@ -486,6 +399,12 @@ def main() -> int:
             print("pythonSoftIOC (the 'softioc' package, extra 'bench') is not installed; "
                   "skipping it", file=sys.stderr)
             servers.remove("softioc")
+    if "cioc" in servers and (why := unavailable("softIocPVA")):
+        if os.environ.get("CI") == "true":  # CI must measure the C reference
+            print(f"the C IOC cannot run: {why}", file=sys.stderr)
+            return 2
+        print(f"skipping the C IOC (EPICS base softIocPVA): {why}", file=sys.stderr)
+        servers.remove("cioc")
     started = time.time()
     results = run_all(profile, servers)
     summary = summarise(results)
@@ -499,9 +418,12 @@ def main() -> int:
     for label, met, detail in checks:
         mark = {True: "MET", False: "NOT MET", None: "n/a"}[met]
         print(f"  [{mark:7}] {label}: {detail}")
+    for note in NOTES:
+        print(f"  note: {note}")
     if args.json:
         args.json.write_text(json.dumps({
             "profile": profile.__dict__, "servers": servers, "raw": results, **summary,
+            "notes": NOTES,
             "targets": [{"target": t, "met": m, "detail": d} for t, m, d in checks]},
             indent=2))
     failed = [s for s in servers if not results[s]]

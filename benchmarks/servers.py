@@ -6,13 +6,17 @@ and ``P:WAVE`` (1,000,000 float64). Ports and interfaces come from the EPICS_*
 environment the runner sets. The runner talks to the server over stdin/stdout,
 one JSON object per line:
 
+    <- {"ready": true [, "pid": P, "t_spawn": monotonic]}   serving; a wrapper (cioc)
+       names the process measured and when it was spawned
+    -> {"cmd": "prepare"}   last set-up before measures  <- {"prepared": true}
     -> {"cmd": "counter", "rate": 0 | Hz, "duration": s, "base": B}
        posts B+1, B+2, ... to COUNTER, then answers
     <- {"posted": M, "base": B, "t_start": monotonic, "t_end": monotonic}
     -> {"cmd": "quit"}                                      exit (EOF does the same)
 
 ``rate`` 0 posts as fast as the server can (yielding to its event loop after
-every post so that it can send); otherwise one value per 1/rate s.
+every post so that it can send); otherwise one value per 1/rate s. ``cioc`` is
+EPICS base's softIocPVA behind a wrapper (see cioc.py for how it differs).
 """
 
 from __future__ import annotations
@@ -23,50 +27,14 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from counter import Post, counter_run, counter_run_thread
 from wire import emit, parse_command
 
 WAVE_LENGTH = 1_000_000
-
-Post = Callable[[int], Awaitable[None]]
-
-
-async def counter_run(post: Post, rate: float, duration: float,
-                      base: int = 0) -> dict[str, Any]:
-    """Post base+1, base+2, ... for ``duration`` seconds: flooded (rate 0) or paced."""
-    n = 0
-    t0 = time.monotonic()
-    end = t0 + duration
-    while (now := time.monotonic()) < end:
-        if rate:
-            due = int((now - t0) * rate)
-            if n >= due:
-                await asyncio.sleep((n + 1) / rate - (now - t0))
-                continue
-        n += 1
-        await post(base + n)
-        await asyncio.sleep(0)
-    return {"posted": n, "base": base, "t_start": t0, "t_end": time.monotonic()}
-
-
-def counter_run_thread(post: Callable[[int], None], rate: float, duration: float,
-                       base: int = 0) -> dict[str, Any]:
-    """``counter_run`` for servers whose records are set from a plain thread."""
-    n = 0
-    t0 = time.monotonic()
-    end = t0 + duration
-    while (now := time.monotonic()) < end:
-        if rate:
-            due = int((now - t0) * rate)
-            if n >= due:
-                time.sleep(max(0.0, (n + 1) / rate - (now - t0)))
-                continue
-        n += 1
-        post(base + n)
-    return {"posted": n, "base": base, "t_start": t0, "t_end": time.monotonic()}
 
 
 async def command_loop(post: Post, stop: asyncio.Event) -> None:
@@ -84,7 +52,9 @@ async def command_loop(post: Post, stop: asyncio.Event) -> None:
         cmd = parse_command(await lines.get())
         if cmd is None:
             break
-        if cmd["cmd"] == "counter":
+        if cmd["cmd"] == "prepare":
+            emit({"prepared": True})
+        elif cmd["cmd"] == "counter":
             emit(await counter_run(post, float(cmd["rate"]), float(cmd["duration"]),
                                    int(cmd.get("base", 0))))
     stop.set()
@@ -207,16 +177,25 @@ def serve_softioc(prefix: str, n: int) -> None:
         cmd = parse_command(line)
         if cmd is None:
             break
-        if cmd["cmd"] == "counter":
+        if cmd["cmd"] == "prepare":
+            emit({"prepared": True})
+        elif cmd["cmd"] == "counter":
             emit(counter_run_thread(lambda i: counter.set(float(i)), float(cmd["rate"]),
                                     float(cmd["duration"]), int(cmd.get("base", 0))))
     sys.stdout.flush()
     os._exit(0)  # epicsExit from a non-IOC thread can hang; nothing is left to flush
 
 
+# -- EPICS base softIocPVA (C) -------------------------------------------------------
+def serve_cioc(prefix: str, n: int) -> None:
+    from cioc import serve_cioc as serve
+
+    serve(prefix, n, WAVE_LENGTH)
+
+
 SERVERS: dict[str, Callable[[str, int], Any]] = {
     "podioc": serve_podioc, "podioc-nopvi": serve_podioc_nopvi, "caproto": serve_caproto,
-    "p4p": serve_p4p, "softioc": serve_softioc}
+    "p4p": serve_p4p, "softioc": serve_softioc, "cioc": serve_cioc}
 
 
 def main() -> None:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from .instance import InstanceConfig
-from .problems import validate
-from .schema import InstanceDocument
+
+if TYPE_CHECKING:
+    from .instance import InstanceConfig
 
 
 def parse(data: Any, source: str, base_dir: Path) -> InstanceConfig:
@@ -18,6 +16,10 @@ def parse(data: Any, source: str, base_dir: Path) -> InstanceConfig:
 
     Raises :class:`ConfigError` listing every problem, each with its field path and fix.
     """
+    from .instance import InstanceConfig  # pydantic: only once a config is read
+    from .problems import validate
+    from .schema import InstanceDocument
+
     if not isinstance(data, dict):
         raise ConfigError(source, "<top level>", "expected a mapping of settings",
                           "start the file with 'ioc:' and 'prefix:'")
@@ -33,6 +35,8 @@ def parse(data: Any, source: str, base_dir: Path) -> InstanceConfig:
 
 def load(path: str | Path) -> InstanceConfig:
     """Read and validate an instance config file."""
+    import yaml
+
     path = Path(path)
     try:
         text = path.read_text()

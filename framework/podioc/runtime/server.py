@@ -9,16 +9,18 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..access.policy import AccessPolicy
-from ..autosave.service import Autosave
 from ..limits.resources import Limits
 from ..model import IOC
 from ..util.tasks import watch
 from .health import Health
 from .scans import run_scan
 from .settings import Settings
+
+if TYPE_CHECKING:  # both import pydantic (config blocks): not needed to serve
+    from ..access.policy import AccessPolicy
+    from ..autosave.service import Autosave
 
 log = logging.getLogger(__name__)
 
