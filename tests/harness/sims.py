@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from .ioc_process import base_env
@@ -26,9 +27,10 @@ class SimProcess:
     """A simulator subprocess on fixed ports (chosen free once, kept across restarts)."""
 
     def __init__(self, script: Path = SIMDEVICE, *, setpoint: float = 1.0,
-                 log_dir: Path | None = None) -> None:
+                 log_dir: Path | None = None, args: Sequence[str] = ()) -> None:
         self.script = script
         self.setpoint = setpoint
+        self.args = list(args)  # more command-line arguments for the script
         self.port, self.control_port = free_ports(2)
         directory = log_dir or Path(os.environ.get("TMPDIR", "/tmp"))
         self.log_path = directory / f"sim-{self.port}.log"
@@ -41,7 +43,8 @@ class SimProcess:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, str(self.script), "--port", str(self.port),
-                 "--control-port", str(self.control_port), "--setpoint", str(self.setpoint)],
+                 "--control-port", str(self.control_port), "--setpoint", str(self.setpoint),
+                 *self.args],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env={**base_env(), "PYTHONUNBUFFERED": "1"}, start_new_session=True)
         deadline = time.monotonic() + timeout
