@@ -7,12 +7,15 @@ import json
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from harness import IocProcess, podioc, pva_client
+from harness.sims import SimProcess
 from harness.testiocs import REPO, TESTS
 
 IocFactory = Callable[..., IocProcess]
@@ -84,19 +87,43 @@ def test_groups_and_index_for_several_iocs(tmp_path: Path) -> None:
     assert ch2 == {"P:CH2:GAIN", "P:CH2:NAME", "P:CH2:VOLTAGE"}
 
 
+def _with_simulator(target: Path, tmp_path: Path, stack: ExitStack) -> Path:
+    """An example IOC with a ``sim.py`` beside it needs its device: start the simulator
+    and return a copy of ``target`` pointing at it (``target`` itself otherwise)."""
+    sim_script = target.parent / "sim.py"
+    if target.parent.parent != REPO / "iocs" or not sim_script.exists():
+        return target
+    sim = stack.enter_context(SimProcess(sim_script, log_dir=tmp_path))
+    config = yaml.safe_load(target.read_text())
+    module, _, cls = config["ioc"].partition(":")
+    config["ioc"] = f"{target.parent / module}:{cls}"
+    config["args"] = {**config.get("args", {}), "port": sim.port}
+    copy = tmp_path / f"{target.stem}-sim.yaml"
+    copy.write_text(yaml.safe_dump(config))
+    return copy
+
+
 def test_pv_names_resolve_against_the_running_iocs(ioc_factory: IocFactory,
                                                    tmp_path: Path) -> None:
     for target in TARGETS:
-        ioc = ioc_factory(target, name=target.stem)
-        out = podioc(["screens", str(target), "-o", str(tmp_path / target.stem),
-                      "--prefix", ioc.prefix])
-        assert out.returncode == 0, out.stderr
-        names = sorted({name for name, _ in _pv_widgets(Path(out.stdout.split()[0]))})
-        assert names and all(n.startswith(ioc.prefix) for n in names)
-        with pva_client(ioc) as ctx:
-            values = ctx.get(names, timeout=10, throw=False)
-        failed = {n: v for n, v in zip(names, values, strict=True) if isinstance(v, Exception)}
-        assert not failed
+        with ExitStack() as stack:
+            _resolve_screen_names(ioc_factory, target, tmp_path,
+                                  _with_simulator(target, tmp_path, stack))
+
+
+def _resolve_screen_names(ioc_factory: IocFactory, target: Path, tmp_path: Path,
+                          served: Path) -> None:
+    """The screen of ``target`` names only PVs the IOC serving ``served`` answers."""
+    ioc = ioc_factory(served, name=target.stem)
+    out = podioc(["screens", str(target), "-o", str(tmp_path / target.stem),
+                  "--prefix", ioc.prefix])
+    assert out.returncode == 0, out.stderr
+    names = sorted({name for name, _ in _pv_widgets(Path(out.stdout.split()[0]))})
+    assert names and all(n.startswith(ioc.prefix) for n in names)
+    with pva_client(ioc) as ctx:
+        values = ctx.get(names, timeout=10, throw=False)
+    failed = {n: v for n, v in zip(names, values, strict=True) if isinstance(v, Exception)}
+    assert not failed
 
 
 def test_bad_target_is_refused_with_a_message(tmp_path: Path) -> None:
