@@ -25,6 +25,7 @@ PSU_IOC = ROOT / "iocs" / "psu" / "ioc.py"
 PSU_SIM = ROOT / "iocs" / "psu" / "sim.py"
 CHANNELS = 6
 SCAN_PERIOD = 0.5  # PowerSupply._poll
+REQUEST_TIMEOUT = 0.5  # args.timeout of the IOC
 PVA_STATUS_DEVICE = 1
 
 
@@ -40,7 +41,7 @@ def ioc(module_ioc_factory: Any, sim: SimProcess,
         tmp_path_factory: pytest.TempPathFactory) -> IocProcess:
     config = tmp_path_factory.mktemp("psu") / "psu.yaml"
     config.write_text(f"ioc: {PSU_IOC}:PowerSupply\nprefix: 'PSU:'\n"
-                      f"args:\n  port: {sim.port}\n  timeout: 0.5\n")
+                      f"args:\n  port: {sim.port}\n  timeout: {REQUEST_TIMEOUT}\n")
     process: IocProcess = module_ioc_factory(config, name="psu")
     return process
 
@@ -162,7 +163,7 @@ def assert_down(ioc: IocProcess, pva: Any, pyepics: PyepicsClient) -> None:
     pyepics.wait_stderr(f"{ioc.pv('CH3:VOLTAGE')}: device not connected")
 
 
-@pytest.mark.parametrize("fault", ["DROP", "DOWN", "KILL"])
+@pytest.mark.parametrize("fault", ["DROP", "DOWN", "KILL", "STALL"])
 def test_device_fault_alarms_refuses_and_recovers(fault: str, ioc: IocProcess, pva: Any,
                                                   sim: SimProcess,
                                                   pyepics: PyepicsClient) -> None:
@@ -173,8 +174,11 @@ def test_device_fault_alarms_refuses_and_recovers(fault: str, ioc: IocProcess, p
         sim.control(fault if fault == "DOWN" else "STALL")  # DROP: stall, then hang up
         if fault == "DROP":
             sim.control("DROP")
-    to_alarm = wait_for(lambda: severity(pva, ioc, "CH3:VOLTAGE_RBV") == 3, 5, "COMM alarm")
-    assert to_alarm < SCAN_PERIOD + 1.0  # within one scan period (and a margin)
+    to_alarm = wait_for(lambda: severity(pva, ioc, "CH3:VOLTAGE_RBV") == 3, 10, "COMM alarm")
+    if fault == "STALL":  # connected but silent: two request timeouts (0.5 s) in a row
+        assert to_alarm < SCAN_PERIOD + 2 * REQUEST_TIMEOUT + 2.0
+    else:  # a closed or refused connection: at once, within one scan period (plus margin)
+        assert to_alarm < SCAN_PERIOD + 1.0
     assert_down(ioc, pva, pyepics)
     if fault == "KILL":
         sim.start()  # same port, fresh device: every channel at 1.5 V, output off
