@@ -88,10 +88,10 @@ def test_groups_and_index_for_several_iocs(tmp_path: Path) -> None:
 
 
 def _with_simulator(target: Path, tmp_path: Path, stack: ExitStack) -> Path:
-    """An example IOC with a ``sim.py`` beside it needs its device: start the simulator
-    and return a copy of ``target`` pointing at it (``target`` itself otherwise)."""
+    """An example IOC that asks its device for its PVs at start-up needs it: start its
+    TCP simulator and return a copy of ``target`` pointing at it (else ``target``)."""
     sim_script = target.parent / "sim.py"
-    if target.parent.parent != REPO / "iocs" or not sim_script.exists():
+    if target.parent != REPO / "iocs" / "psu":
         return target
     sim = stack.enter_context(SimProcess(sim_script, log_dir=tmp_path))
     config = yaml.safe_load(target.read_text())
