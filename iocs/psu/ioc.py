@@ -41,11 +41,19 @@ class Channel(Device):
 
     @voltage.on_put
     async def _write_voltage(self, value: float) -> None:
-        await self.supply.setting(f"VOLT {value:g},{self.at}")
+        await self._write(f"VOLT {value:g},{self.at}")
 
     @output.on_put
     async def _write_output(self, value: bool) -> None:
-        await self.supply.setting(f"OUTP {'ON' if value else 'OFF'},{self.at}")
+        await self._write(f"OUTP {'ON' if value else 'OFF'},{self.at}")
+
+    async def _write(self, command: str) -> None:
+        """Send a setting; if the device refuses it, show what the device kept."""
+        try:
+            await self.supply.setting(command)
+        except DeviceProtocolError:
+            await self.read_settings()
+            raise
 
     async def read_settings(self) -> None:
         """Re-read the setpoint and output state from the device."""

@@ -14,8 +14,9 @@ Device port (``\\n``-terminated lines; queries answer one line, settings none):
 Control port (for tests; one line each, answered ``OK ...``): ``DROP`` (close
 device connections), ``DOWN``/``UP`` (stop/start listening: connection
 refused), ``STALL``/``RESUME`` (stop/start answering), ``INTERLOCK 1|0``,
-``PANEL ch volts`` (front-panel change), ``STATUS?`` (``OK interlock=0
-volt=1:0,2:0 outp=1:0,2:0 clients=1``). SIGUSR1 drops the connections too.
+``VMAX volts`` (the device's own limit, 30 V), ``PANEL ch volts`` (front-panel
+change), ``STATUS?`` (``OK interlock=0 volt=1:0,2:0 outp=1:0,2:0 clients=1``).
+SIGUSR1 drops the connections too.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import contextlib
 import re
 import signal
 
-MAX_VOLTS = 30.0
 CHANNEL = re.compile(r"^\(@(\d+)\)$")
 
 
@@ -38,6 +38,7 @@ class PowerSupply:
         self.volts = dict.fromkeys(range(1, channels + 1), 0.0)
         self.output = dict.fromkeys(range(1, channels + 1), False)
         self.interlock = False
+        self.max_volts = 30.0
         self.errors: list[str] = []
         self.stalled = False
         self.writers: set[asyncio.StreamWriter] = set()
@@ -67,7 +68,7 @@ class PowerSupply:
             except ValueError:
                 self.errors.append(f'-224,"Illegal parameter value {value}"')
                 return
-            if not 0.0 <= volts <= MAX_VOLTS:
+            if not 0.0 <= volts <= self.max_volts:
                 self.errors.append('-222,"Data out of range"')
             else:
                 self.volts[channel] = volts
@@ -140,6 +141,8 @@ class PowerSupply:
             self.stalled = word == "STALL"
         elif word == "INTERLOCK":
             self.interlock = arg.strip() == "1"
+        elif word == "VMAX":
+            self.max_volts = float(arg)
         elif word == "PANEL":
             channel, volts = arg.split()
             self.volts[int(channel)] = float(volts)

@@ -125,6 +125,22 @@ def test_out_of_limits_put_is_refused(ioc: IocProcess, pva: Any, sim: SimProcess
     assert sim_volts(sim, 3) == before
 
 
+def test_setting_the_device_refuses_is_reported_and_read_back(ioc: IocProcess, pva: Any,
+                                                               sim: SimProcess,
+                                                               pyepics: PyepicsClient) -> None:
+    wait_clear(pva, ioc)
+    pva.put(ioc.pv("CH4:VOLTAGE"), 5.0, timeout=5)
+    sim.control("VMAX 20")  # the device's own limit is now below the IOC's
+    try:
+        with pytest.raises(RemoteError, match=r"refused by the device: -222,\"Data out of"):
+            pva.put(ioc.pv("CH4:VOLTAGE"), 25.0, timeout=5)
+        assert sim_volts(sim, 4) == 5.0
+        assert float(pva.get(ioc.pv("CH4:VOLTAGE"), timeout=5)["value"]) == 5.0  # read back
+        assert pyepics.get(ioc.pv("CH4:VOLTAGE"))["value"] == 5.0
+    finally:
+        sim.control("VMAX 30")
+
+
 def test_interlock_refuses_puts_on_both_protocols(ioc: IocProcess, pva: Any,
                                                   sim: SimProcess,
                                                   pyepics: PyepicsClient) -> None:
