@@ -18,6 +18,7 @@ import pytest
 from p4p.client.thread import RemoteError
 
 from harness import IocProcess, PyepicsClient, pva_client
+from harness.ophyd_run import ophyd
 from harness.sims import SimProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -212,3 +213,15 @@ def test_device_fault_alarms_refuses_and_recovers(fault: str, ioc: IocProcess, p
     assert sim_volts(sim, 3) == 2.0
     print(f"\n[{fault}] fault -> INVALID/COMM: {to_alarm * 1000:.0f} ms; "
           f"device back -> alarm clear: {to_clear * 1000:.0f} ms")
+
+
+def test_ophyd_async_drives_the_power_supply_from_pvi_alone(ioc: IocProcess,
+                                                           sim: SimProcess) -> None:
+    """The channels the device reported at start-up are a vector in the IOC's PVI."""
+    report = ophyd(ioc, "ch.4.voltage=7.25")
+    signals = report["signals"]
+    for n in range(1, CHANNELS + 1):
+        assert signals[f"ch.{n}.voltage"]["type"] == "SignalRW"
+        assert signals[f"ch.{n}.voltage_rbv"]["source"] == f"pva://{ioc.prefix}CH{n}:VOLTAGE_RBV"
+    assert report["sets"]["ch.4.voltage"]["value"] == 7.25
+    wait_for(lambda: sim_volts(sim, 4) == 7.25, 10.0, "the device set to 7.25 V on CH4")

@@ -8,9 +8,6 @@ anywhere: the device comes from ``fastcs_connector(prefix)`` and the PVI PV.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,23 +16,11 @@ import pytest
 from p4p.client.thread import RemoteError
 
 from harness import IocProcess, ca_pv, caproto_client, podioc, poll_until, pva_client
+from harness.ophyd_run import ophyd
 from harness.testiocs import DEMO_YAML, TESTS
 
 IocFactory = Callable[..., IocProcess]
 CHANNELS = TESTS / "integration" / "iocs" / "channels.py"
-OPHYD_CLIENT = TESTS / "harness" / "ophyd_pvi.py"
-
-
-def ophyd(ioc: IocProcess, *sets: str) -> dict[str, Any]:
-    """Run the ophyd-async PVI client against ``ioc``; its JSON report."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EPICS_")}
-    env.update(ioc.pva_conf())
-    proc = subprocess.run([sys.executable, str(OPHYD_CLIENT), ioc.prefix, *sets], env=env,
-                          capture_output=True, text=True, timeout=120,
-                          stdin=subprocess.DEVNULL)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    report: dict[str, Any] = json.loads(proc.stdout)
-    return report
 
 
 @pytest.fixture(scope="module")
