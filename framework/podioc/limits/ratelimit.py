@@ -16,7 +16,8 @@ import time
 #: Loggers whose messages clients can trigger at will.
 CLIENT_DRIVEN = ("caproto.ctx", "caproto.circ", "podioc.protocols.ca.circuit",
                  "podioc.protocols.ca.context", "podioc.protocols.ca.access",
-                 "podioc.protocols.ca.puts", "podioc.protocols.pva.access", "podioc.tasks")
+                 "podioc.protocols.ca.puts", "podioc.protocols.pva.access", "podioc.tasks",
+                 "podioc.runtime.health")
 
 
 class RateLimitFilter(logging.Filter):

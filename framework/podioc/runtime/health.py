@@ -7,6 +7,7 @@ adds AUTOSAVE_STATUS and AUTOSAVE_LAST_SAVE, see :mod:`podioc.autosave.service`)
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 
@@ -31,6 +32,8 @@ HEALTH_SPECS: dict[str, PVSpec] = {
 }
 
 ClientCount = Callable[[], int]
+
+log = logging.getLogger(__name__)
 
 
 class Health:
@@ -81,6 +84,9 @@ class Health:
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
         while True:
-            self.update()
+            try:
+                self.update()
+            except (OSError, psutil.Error) as exc:  # e.g. no descriptor left for /proc
+                log.warning("health update skipped: %s", exc)
             next_tick += 1.0
             await asyncio.sleep(max(0.0, next_tick - loop.time()))
