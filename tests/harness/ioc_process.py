@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .ports import free_ports
+from .ports import free_ports, wait_ports_free
 
 #: Every IocProcess alive in this test process (for failure reports and cleanup).
 LIVE: list[IocProcess] = []
@@ -149,6 +149,19 @@ class IocProcess:
                 raise IocStartError(f"IOC serves on other ports than asked for "
                                     f"({match.group(0)}):\n{self.log_text()}")
         raise AssertionError("unreachable")
+
+    def restart(self, signum: int = signal.SIGTERM) -> IocProcess:
+        """Stop the IOC and start it again on the same ports (clients that hold
+        the port numbers see a disconnection, then reconnect)."""
+        self.stop(signum)
+        busy = wait_ports_free([self.ca_port, self.pva_port])
+        if busy:
+            raise IocStartError(f"ports {busy} still busy after the IOC stopped")
+        self._launch()
+        match = self._wait_ready()
+        if (match["ca"], match["pva"]) != (str(self.ca_port), str(self.pva_port)):
+            raise IocStartError(f"restarted IOC serves on other ports ({match.group(0)})")
+        return self
 
     def _launch(self) -> None:
         env = base_env()

@@ -18,6 +18,8 @@ Where podioc deliberately differs from caproto, and why:
   its datagram-style version message (rsrv accepts it);
 * clearing a channel ends its subscriptions (caproto kept them until the
   client left);
+* a cancelled subscription is found by id, not by testing every subscription
+  of the circuit (:mod:`.subscriptions`; caproto's scan is quadratic);
 * large arrays are written piecewise, never joined into one copy.
 """
 
@@ -36,6 +38,7 @@ from .backlog import Backlog
 from .guard import AsyncioEvent, DisconnectedCircuit, LoopExit, VirtualCircuit
 from .limits import CircuitLimits, oversized, too_large, unread_bytes
 from .sansio import FastSansIO
+from .subscriptions import SubscriptionIndex, remove_subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,7 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
         self.write_event = _FastEvent()
         self._updates_ready = asyncio.Event()
         self._loops: list[asyncio.Task[Any]] = []
+        self.sub_index = SubscriptionIndex(self.subscriptions)
 
     @property
     def who(self) -> str:
@@ -171,9 +175,13 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
             return refused
         if isinstance(command, ca.WriteNotifyRequest | ca.WriteRequest):
             return await puts.handle_write(self, command)
+        if isinstance(command, ca.EventCancelRequest):
+            return await self._cancel(command)
         if isinstance(command, ca.ClearChannelRequest):
-            chan, db_entry = self._get_db_entry_from_command(command)
-            await self._cull_subscriptions(db_entry, lambda sub: sub.channel is chan)
+            chan, _ = self._get_db_entry_from_command(command)
+            await self._remove(self.sub_index.of_channel(chan))
+        if isinstance(command, ca.EventAddRequest):
+            return await self._subscribe(command)
         replies = await super()._process_command(command)
         if isinstance(command, ca.EventsOffRequest):
             for sub_spec, sub in self.backlog.park():  # the newest follows events-on
@@ -241,11 +249,41 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
             log.warning("CA client %s is not reading its socket: dropping updates until "
                         "it does (it then gets the newest values)", self.who)
 
-    async def _cull_subscriptions(self, db_entry: Any, func: Any) -> Any:
-        removed = await super()._cull_subscriptions(db_entry, func)
-        for _, sub in removed:  # nothing of theirs may follow the cancel reply
+    async def _subscribe(self, command: Any) -> Any:
+        """caproto makes the subscription; it is then indexed by id."""
+        self.sub_index.pending = command.subscriptionid
+        try:
+            replies = await super()._process_command(command)
+        finally:
+            self.sub_index.pending = None
+        chan, db_entry = self._get_db_entry_from_command(command)
+        self.sub_index.added(chan, db_entry, command)
+        return replies
+
+    async def _cancel(self, command: Any) -> list[Any]:
+        """Cancel one subscription, found by id (see :mod:`.subscriptions`)."""
+        chan, db_entry = self._get_db_entry_from_command(command)
+        pair = self.sub_index.find(command.subscriptionid)
+        if pair is not None and pair[1].channel is chan:
+            await self._remove([pair])
+            data_count = pair[1].data_count
+        else:
+            data_count = db_entry.length
+        return [chan.unsubscribe(command.subscriptionid, data_type=command.data_type,
+                                 data_count=data_count)]
+
+    async def _remove(self, pairs: list[Any]) -> None:
+        await remove_subscriptions(self, pairs)
+        self.sub_index.forget(pairs)
+        for _, sub in pairs:  # nothing of theirs may follow the cancel reply
             self.backlog.discard(sub.subscriptionid)
-        return removed
+
+    async def _cull_subscriptions(self, db_entry: Any, func: Any) -> Any:
+        """caproto's scan (used when the circuit ends), with podioc's removal."""
+        removed = [(spec, sub) for spec, subs in self.subscriptions.items()
+                   for sub in subs if func(sub)]
+        await self._remove(removed)
+        return tuple(removed)
 
     async def subscription_queue_loop(self) -> None:
         """Send everything pending in one write: at once after a quiet spell, and

@@ -134,7 +134,7 @@ class ServerContext(AsyncioContext):  # type: ignore[misc]
         circuit = sub.circuit
         if not circuit.connected:
             return
-        if sub not in circuit.subscriptions.get(sub_spec, ()):
+        if not circuit.sub_index.is_live(sub_spec, sub):
             return  # cancelled while this waited: nothing may follow the cancel reply
         if not circuit.events_on.is_set():
             resend = circuit.subscriptions_to_resend.setdefault(sub_spec, [])

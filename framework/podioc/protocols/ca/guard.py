@@ -27,7 +27,7 @@ from caproto._headers import EventAddResponseHeader, ExtendedMessageHeader, Mess
 from caproto._utils import ConversionDirection, apply_deadband_filter
 from caproto.asyncio.server import AsyncioEvent, VirtualCircuit
 from caproto.asyncio.server import Context as AsyncioContext
-from caproto.server.common import DisconnectedCircuit, LoopExit, host_endian
+from caproto.server.common import DisconnectedCircuit, LoopExit, SubscriptionSpec, host_endian
 
 __all__ = [
     "AsyncioContext",
@@ -39,6 +39,7 @@ __all__ = [
     "ExtendedMessageHeader",
     "LoopExit",
     "MessageHeader",
+    "SubscriptionSpec",
     "SubscriptionUpdate",
     "VirtualCircuit",
     "apply_deadband_filter",
@@ -119,6 +120,8 @@ IMPORTS = (
     Import("caproto.server.common", "DisconnectedCircuit", "how caproto ends a circuit"),
     Import("caproto.server.common", "LoopExit", "caproto's unrecoverable protocol error"),
     Import("caproto.server.common", "host_endian", "argument of apply_deadband_filter"),
+    Import("caproto.server.common", "SubscriptionSpec",
+           "key of a circuit's subscriptions, rebuilt to index a new one by id"),
 )
 
 OVERRIDES = (
@@ -150,7 +153,7 @@ OVERRIDES = (
     Override(_COMMON, "_process_command", "(self, command)",
              "limits, access rules, refused puts answered as rsrv does"),
     Override(_COMMON, "_cull_subscriptions", "(self, db_entry, func)",
-             "drop a cancelled subscription's waiting updates"),
+             "podioc's removal (subscriptions.py) and drop the waiting updates"),
     Override(_COMMON, "_get_db_entry_from_command", "(self, command)",
              "called: the channel and ChannelData a request names"),
     Override(_COMMON, "subscription_queue_loop", "(self)",
