@@ -182,6 +182,8 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
             await self._remove(self.sub_index.of_channel(chan))
         if isinstance(command, ca.EventAddRequest):
             return await self._subscribe(command)
+        if isinstance(command, ca.ReadNotifyRequest | ca.ReadRequest):
+            return await self._read(command)
         replies = await super()._process_command(command)
         if isinstance(command, ca.EventsOffRequest):
             for sub_spec, sub in self.backlog.park():  # the newest follows events-on
@@ -248,6 +250,18 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
         if quiet and self.backlog.dropped:
             log.warning("CA client %s is not reading its socket: dropping updates until "
                         "it does (it then gets the newest values)", self.who)
+
+    async def _read(self, command: Any) -> Any:
+        """A read; one that cannot be converted to the type asked for (a text as a
+        DBR_DOUBLE) is answered ECA_GETFAIL, as rsrv does (caproto: an internal
+        error, which libca treats as fatal)."""
+        try:
+            return await super()._process_command(command)
+        except ca.CaprotoConversionError:
+            chan, _ = self._get_db_entry_from_command(command)
+            return [ca.ErrorResponse(command, chan.cid, status=ca.CAStatus.ECA_GETFAIL,
+                                     error_message=f"{chan.name}: its value cannot be read as "
+                                     f"{ca.ChannelType(command.data_type).name}"[:200])]
 
     async def _subscribe(self, command: Any) -> Any:
         """caproto makes the subscription; it is then indexed by id."""

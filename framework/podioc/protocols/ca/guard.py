@@ -177,6 +177,10 @@ OVERRIDES = (
     Override(_DATA, "write_from_dbr", "(self, data, data_type, metadata, *, flags=0)",
              "a client's put goes to the model's validation"),
     Override(_DATA, "publish", "(self, flags)", "called: post the model's change"),
+    Override(_DATA, "_read", "(self, data_type)",
+             "DBR types answered as EPICS base does (dbr.py); monitors use it too"),
+    Override(_DATA, "calculate_length", "(self, value)",
+             "CLASS_NAME/STSACK answers count 1 element on DBR_CHAR channels"),
     Override(_DATA, "subscribe", "(self, queue, sub_spec, sub)",
              "called: resend the newest value to a resynced subscription"),
     Override(_DATA, "auth_write", "(self, hostname, username, data, data_type, metadata, "
