@@ -92,6 +92,25 @@ class EpicsBase:
                               stdin=subprocess.DEVNULL, check=False)
         return CliResult(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
 
+    def monitor(self, tool: str, *args: str, seconds: float,
+                target: IocProcess | Mapping[str, str] | None = None) -> CliResult:
+        """Run a tool that does not end by itself (camonitor, pvmonitor) for
+        ``seconds``, then stop it (SIGTERM by its PID) and return its output."""
+        start = time.monotonic()
+        proc = subprocess.Popen([str(self.tool(tool)), *args], env=self.env(target),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                out, err = proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+        return CliResult(proc.returncode, out, err, time.monotonic() - start)
+
 
 @functools.cache
 def find_epics_base() -> EpicsBase | None:

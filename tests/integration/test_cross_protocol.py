@@ -133,5 +133,6 @@ def test_alarm_set_by_ioc_code_on_both_protocols(allkinds: IocProcess, pyepics: 
     assert (got["severity"], got["status"]) == (3, COMM)
     pva_raw.put(allkinds.pv("FAULT"), {"value.index": 0}, timeout=10)
     value = pva_raw.get(allkinds.pv("DRIVEN"), timeout=10)
-    assert (value["alarm.severity"], value["alarm.status"], value["alarm.message"]) == (0, 0, "")
+    assert (value["alarm.severity"], value["alarm.status"], value["alarm.message"]) == (
+        0, 0, "NO_ALARM")
     assert pyepics.get(allkinds.pv("DRIVEN"))["severity"] == 0
