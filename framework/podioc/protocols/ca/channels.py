@@ -31,11 +31,12 @@ from caproto import (
 
 from ...errors import PutRefused
 from ...model.kinds import Kind
-from ...model.records import record_type
+from ...model.records import record_type, split_field
 from ...model.state import PV
 from ...util.gcpause import gc_paused
 from ..typemap import control_limits, display_limits, mapping
 from .dbr import STRING_TYPES, STS_LAYOUT, AckState, class_name, float_strings, stsack
+from .fields import make_field_channel
 from .guard import ConversionDirection
 
 log = logging.getLogger(__name__)
@@ -249,9 +250,17 @@ class LazyPVDB(dict[str, Any]):
 
     def __missing__(self, name: str) -> Any:
         pv = self.pvs.get(name)
+        if pv is not None:
+            channel = self[name] = make_channel(pv)
+            return channel
+        base, field = split_field(name)
+        pv = self.pvs.get(base) if field else None
         if pv is None:
             raise KeyError(name)
-        channel = self[name] = make_channel(pv)
+        channel = self[base] if field == "VAL" else make_field_channel(pv, field)
+        if channel is None:
+            raise KeyError(name)
+        self[name] = channel
         return channel
 
     async def fill(self, per_turn: int = 200) -> None:
