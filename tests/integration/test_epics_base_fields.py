@@ -1,6 +1,6 @@
-"""Record-field names over CA (``P:X.DESC`` ...), read with EPICS base's caget.
+"""Record-field names over CA and PVA (``P:X.DESC`` ...), read with caget and pvget.
 
-Each PV answers the fields of the record type it corresponds to (ao/ai,
+Each PV answers, over CA and PVA, the fields of the record type it corresponds to (ao/ai,
 longout/longin, bo/bi, mbbo/mbbi, stringout/stringin, waveform), made on the
 first search; SEVR and STAT follow the alarm. The fields are read-only.
 """
@@ -64,3 +64,30 @@ def test_fields_are_read_only_and_val_is_the_pv(allkinds: IocProcess) -> None:
         assert caget(allkinds, "FLOAT") == {"FLOAT": "2.5"}
     finally:
         base.run("caput", allkinds.pv("FLOAT"), "1.5", target=allkinds)
+
+
+def pvget(ioc: IocProcess, name: str) -> str:
+    result = epics_base().run("pvget", ioc.pv(name), target=ioc)
+    assert result.returncode == 0, result.output
+    return result.stdout.split(None, 1)[1].strip()
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("FLOAT.DESC", '"A float"'), ("FLOAT.RTYP", "ao"), ("FLOAT.HIHI", "90"),
+    ("FLOAT.PREC", "3"), ("FLOAT.HHSV", "(2) MAJOR"), ("ENUM.TWST", "TWO"),
+    ("FLOAT.VAL", "1.5"), ("ENUM.VAL", "(1) ONE")])
+def test_fields_over_pva(allkinds: IocProcess, name: str, text: str) -> None:
+    assert pvget(allkinds, name).endswith(text)
+
+
+def test_pva_sevr_follows_the_alarm_and_fields_refuse_puts(allkinds: IocProcess) -> None:
+    base = epics_base()
+    assert pvget(allkinds, "FLOAT.SEVR").endswith("NO_ALARM")
+    assert base.run("caput", allkinds.pv("FLOAT"), "60", target=allkinds).returncode == 0
+    try:
+        poll_until(lambda: pvget(allkinds, "FLOAT.SEVR").endswith("(1) MINOR"), timeout=10,
+                   message="PVA SEVR follows the alarm")
+    finally:
+        base.run("caput", allkinds.pv("FLOAT"), "1.5", target=allkinds)
+    result = base.run("pvput", allkinds.pv("FLOAT.DESC"), "changed", target=allkinds)
+    assert result.returncode != 0 and "read-only" in result.output, result.output

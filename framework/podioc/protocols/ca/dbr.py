@@ -61,7 +61,7 @@ def float_strings(values: Any, precision: int) -> list[bytes]:
     return [double_to_string(float(v), precision).encode()[:_MAX_STRING] for v in items]
 
 
-@dataclass
+@dataclass(slots=True)
 class AckState:
     """A PV's alarm acknowledgement (EPICS record fields ACKT and ACKS).
 
