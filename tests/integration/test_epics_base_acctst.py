@@ -8,8 +8,8 @@ restarts the IOC when acctst asks for it) and context rundown. It must print
 
 acctst's first test (``multiSubscrDestroyNoLateCallbackTest``) makes and
 cancels 500 subscriptions 10,000 times: 10 million messages, which softIocPVA
-handles in ~12 s and podioc's Python CA server in ~25 minutes here (2 shared
-cores). Its size is fixed in acctst, so the test runs only when asked for
+handles in ~12 s and podioc's Python CA server in 13-24 minutes here (2 shared
+cores; the whole run: podioc 975 s, softIocPVA 160 s). Its size is fixed in acctst, so the test runs only when asked for
 (``PODIOC_ACCTST=1``, e.g. a nightly job), with a reduced channel count and
 one repetition (the default 20,000 channels only stretch the connection
 tests); ``ACCTST_FULL=1`` runs acctst's defaults.

@@ -152,3 +152,17 @@ def test_pva_alarm_status_and_message_as_qsrv(base: EpicsBase, allkinds: IocProc
     finally:
         caput(base, allkinds, "FLOAT", "1.5")
     assert "string message NO_ALARM" in pvget(base, allkinds, "FLOAT")
+
+
+def test_write_only_types_are_refused_cleanly(base: EpicsBase, allkinds: IocProcess,
+                                              ca_client: Any) -> None:
+    result = base.run("caget", "-w", "3", "-d", "DBR_PUT_ACKT", allkinds.pv("FLOAT"),
+                      target=allkinds)
+    assert result.returncode >= 0, result.output  # libca did not abort
+    (chan,) = ca_client.get_pvs(allkinds.pv("FLOAT"))
+    chan.wait_for_connection(timeout=10)
+    sub = chan.subscribe(data_type=ca.ChannelType.PUT_ACKS)
+    sub.add_callback(lambda *args: None)
+    assert chan.read(timeout=10).data[0] == 1.5  # the circuit still answers
+    sub.clear()
+    assert "Traceback" not in allkinds.log_text(), allkinds.log_text()[-3000:]

@@ -12,4 +12,4 @@ from podioc import IOC, pv
 class Unrestricted(IOC):
     """X: a writable float without limits."""
 
-    x = pv.float(0.0, name="X", writable=True, description="acctst target")
+    x = pv.float(0.0, name="X", precision=0, writable=True, description="acctst target")

@@ -53,6 +53,8 @@ JOIN_LIMIT = 1 << 16
 WRITE_CHUNK = 1 << 18
 _COUNTED = (ca.CreateChanRequest, ca.EventAddRequest, ca.ReadNotifyRequest,
             ca.WriteNotifyRequest)
+#: DBR types a client may write but not read.
+_WRITE_ONLY = (ca.ChannelType.PUT_ACKT, ca.ChannelType.PUT_ACKS)
 _NETWORK_ERRORS = (DisconnectedCircuit, asyncio.CancelledError, OSError,
                    ca.CaprotoNetworkError)
 
@@ -253,24 +255,35 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
 
     async def _read(self, command: Any) -> Any:
         """A read; one that cannot be converted to the type asked for (a text as a
-        DBR_DOUBLE) is answered ECA_GETFAIL, as rsrv does (caproto: an internal
-        error, which libca treats as fatal)."""
+        DBR_DOUBLE) is answered ECA_GETFAIL, a write-only type (DBR_PUT_ACKT)
+        ECA_BADTYPE, as rsrv does (caproto: an internal error, which libca treats
+        as fatal)."""
         try:
             return await super()._process_command(command)
         except ca.CaprotoConversionError:
-            chan, _ = self._get_db_entry_from_command(command)
-            return [ca.ErrorResponse(command, chan.cid, status=ca.CAStatus.ECA_GETFAIL,
-                                     error_message=f"{chan.name}: its value cannot be read as "
-                                     f"{ca.ChannelType(command.data_type).name}"[:200])]
+            return self._read_refused(command)
+
+    def _read_refused(self, command: Any) -> list[Any]:
+        chan, _ = self._get_db_entry_from_command(command)
+        data_type = ca.ChannelType(command.data_type)
+        status = (ca.CAStatus.ECA_BADTYPE if data_type in _WRITE_ONLY
+                  else ca.CAStatus.ECA_GETFAIL)
+        return [ca.ErrorResponse(command, chan.cid, status=status,
+                                 error_message=f"{chan.name}: its value cannot be read as "
+                                 f"{data_type.name}"[:200])]
 
     async def _subscribe(self, command: Any) -> Any:
         """caproto makes the subscription; it is then indexed by id."""
         self.sub_index.pending = command.subscriptionid
+        chan, db_entry = self._get_db_entry_from_command(command)
         try:
             replies = await super()._process_command(command)
+        except ca.CaprotoConversionError:  # caproto added it before its first read failed
+            await self._cull_subscriptions(
+                db_entry, lambda sub: sub.subscriptionid == command.subscriptionid)
+            return self._read_refused(command)
         finally:
             self.sub_index.pending = None
-        chan, db_entry = self._get_db_entry_from_command(command)
         self.sub_index.added(chan, db_entry, command)
         return replies
 
