@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .ports import free_ports
+from .ports import free_ports, wait_ports_free
 from .readiness import listening_ports, probe_ready
 
 #: Every IocProcess alive in this test process (for failure reports and cleanup).
@@ -151,6 +151,19 @@ class IocProcess:
                 raise IocStartError(f"IOC serves on other ports than asked for "
                                     f"({moved}):\n{self.log_text()}")
         raise AssertionError("unreachable")
+
+    def restart(self, signum: int = signal.SIGTERM) -> IocProcess:
+        """Stop the IOC and start it again on the same ports (clients that hold
+        the port numbers see a disconnection, then reconnect)."""
+        self.stop(signum)
+        busy = wait_ports_free([self.ca_port, self.pva_port])
+        if busy:
+            raise IocStartError(f"ports {busy} still busy after the IOC stopped")
+        self._launch()
+        moved = self._wait_ready()
+        if moved:
+            raise IocStartError(f"restarted IOC serves on other ports ({moved})")
+        return self
 
     def _launch(self) -> None:
         env = base_env()

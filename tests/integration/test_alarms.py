@@ -1,8 +1,9 @@
 """Alarms computed from alarm limits: severity/status on CA, alarm.* on PVA.
 
 EPICS semantics: ``value >= hihi`` is HIHI, ``value <= lolo`` LOLO, then HIGH
-and LOW likewise; arrays take their worst element. On PVA the status is 3
-(RECORD) for limit alarms and the message names the condition.
+and LOW likewise; arrays take their worst element. On PVA the status is 1
+(DEVICE) for limit alarms and the message names the condition (NO_ALARM when
+there is none), as QSRV reports them.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ def test_limit_alarm_on_both_protocols(allkinds: IocProcess, ca: Any, pva: Any, 
     pva.put(allkinds.pv(put_pv), value, timeout=10)
     got = pva_raw.get(allkinds.pv(read_pv), timeout=10)
     assert got["alarm.severity"] == severity
-    assert got["alarm.status"] == (0 if severity == NO else 3)
-    assert got["alarm.message"] == ("" if severity == NO else condition)
+    assert got["alarm.status"] == (0 if severity == NO else 1)  # QSRV: limit alarms DEVICE
+    assert got["alarm.message"] == ("NO_ALARM" if severity == NO else condition)
     meta = ca_pv(ca, allkinds.pv(read_pv)).read(data_type="time", timeout=10).metadata
     assert (int(meta.severity), int(meta.status)) == (severity, STATUS[condition])
 

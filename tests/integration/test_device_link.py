@@ -25,7 +25,7 @@ from harness.sims import SimProcess
 
 TCP_DEVICE = Path(__file__).resolve().parent / "iocs" / "tcp_device.py"
 SCAN_PERIOD = 0.2
-PVA_STATUS_DEVICE = 1
+PVA_STATUS_DRIVER = 2  # COMM maps to DRIVER, as QSRV does
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def wait_for(condition: Any, timeout: float, what: str) -> float:
 
 def pva_alarmed(pva: Any, ioc: IocProcess, name: str) -> bool:
     alarm = pva.get(ioc.pv(name), timeout=5)["alarm"]
-    return bool(alarm["severity"] == 3 and alarm["status"] == PVA_STATUS_DEVICE)
+    return bool(alarm["severity"] == 3 and alarm["status"] == PVA_STATUS_DRIVER)
 
 
 def pva_clear(pva: Any, ioc: IocProcess, name: str) -> bool:

@@ -27,7 +27,7 @@ PSU_SIM = ROOT / "iocs" / "psu" / "sim.py"
 CHANNELS = 6
 SCAN_PERIOD = 0.5  # PowerSupply._poll
 REQUEST_TIMEOUT = 0.5  # args.timeout of the IOC
-PVA_STATUS_DEVICE = 1
+PVA_STATUS_DRIVER = 2  # COMM maps to DRIVER, as QSRV does
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +169,7 @@ def assert_down(ioc: IocProcess, pva: Any, pyepics: PyepicsClient) -> None:
     """INVALID/COMM on CA and PVA, the reason on PVA, puts refused on both."""
     for name in ("CH1:VOLTAGE", "CH3:VOLTAGE_RBV", f"CH{CHANNELS}:OUTPUT", "INTERLOCK"):
         alarm = pva.get(ioc.pv(name), timeout=5)["alarm"]
-        assert (alarm["severity"], alarm["status"]) == (3, PVA_STATUS_DEVICE)
+        assert (alarm["severity"], alarm["status"]) == (3, PVA_STATUS_DRIVER)
         assert "device not connected" in alarm["message"]
         got = pyepics.get(ioc.pv(name))
         assert (got["severity"], got["status"]) == (3, 9)  # INVALID, COMM

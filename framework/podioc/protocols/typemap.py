@@ -7,6 +7,7 @@ from typing import Any
 
 import caproto as ca_data
 
+from ..model.alarms import Status
 from ..model.kinds import Kind
 from ..model.spec import PVSpec
 
@@ -46,19 +47,36 @@ def display_limits(spec: PVSpec) -> tuple[float, float]:
     return spec.display_limits or spec.limits or (0.0, 0.0)
 
 
-#: PVA alarm.status codes (alarmStatus_t) for EPICS alarm conditions.
+def control_limits(spec: PVSpec) -> tuple[float, float]:
+    """Control limits as EPICS reports them: explicit, else the display limits (an ai
+    record reports HOPR/LOPR), else 0..0."""
+    return spec.limits or spec.display_limits or (0.0, 0.0)
+
+
+#: PVA alarm.status codes (alarmStatus_t).
 PVA_STATUS_NONE, PVA_STATUS_DEVICE, PVA_STATUS_DRIVER, PVA_STATUS_RECORD = 0, 1, 2, 3
-PVA_STATUS_UNDEFINED, PVA_STATUS_CLIENT = 6, 7
+PVA_STATUS_DB, PVA_STATUS_UNDEFINED = 4, 6
+#: EPICS alarm status -> PVA alarm.status, as QSRV maps them (pvif.cpp ``mapStatus``).
+_PVA_STATUS = {
+    **dict.fromkeys((1, 2, 3, 4, 5, 6, 7, 8, 11), PVA_STATUS_DEVICE),  # READ..COS, HWLIMIT
+    **dict.fromkeys((9, 10, 17), PVA_STATUS_DRIVER),  # COMM, TIMEOUT, UDF
+    **dict.fromkeys((12, 13, 14, 15, 16), PVA_STATUS_RECORD),  # CALC, SCAN, LINK, SOFT, BAD_SUB
+    **dict.fromkeys((18, 19, 20, 21), PVA_STATUS_DB),  # DISABLE, SIMM, READ/WRITE_ACCESS
+    0: PVA_STATUS_NONE,
+}
 
 
 def pva_status(ca_status: int) -> int:
     """Map an EPICS (CA) alarm status to the PVA alarm.status code, as QSRV does."""
-    if ca_status == 0:
-        return PVA_STATUS_NONE
-    if ca_status in (9, 10, 11):  # COMM, TIMEOUT, HWLIMIT
-        return PVA_STATUS_DEVICE
-    if ca_status == 17:  # UDF
-        return PVA_STATUS_UNDEFINED
-    if ca_status in (2, 21):  # WRITE, WRITE_ACCESS
-        return PVA_STATUS_CLIENT
-    return PVA_STATUS_RECORD
+    return _PVA_STATUS.get(ca_status, PVA_STATUS_UNDEFINED)
+
+
+def pva_message(ca_status: int, message: str) -> str:
+    """The PVA alarm.message as QSRV sends it: the record's message (AMSG) when it
+    has one, else the alarm status name (``HIGH``, ``NO_ALARM``, ...)."""
+    if message:
+        return message
+    try:
+        return Status(ca_status).name
+    except ValueError:
+        return "???"

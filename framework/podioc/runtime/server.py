@@ -168,6 +168,7 @@ class Runtime:
 
         from ..protocols.pva import access as pva_access
         from ..protocols.pva.channels import make_providers
+        from ..protocols.pva.fields import make_field_provider
 
         providers = make_providers(self.ioc.pvs, pva_access.put_guard(self.policy))
         if self.pvi is not None:
@@ -183,8 +184,11 @@ class Runtime:
                              "already served as PVs; give the extra channels other names")
         providers.update(extras)
         provider = pva_access.make_provider(providers, self.policy)
-        server = Server(providers=[provider], conf=self.settings.pva_conf(), useenv=False)
+        fields = make_field_provider(self.ioc.pvs, providers)  # <PV>.<FIELD>, on first use
+        server = Server(providers=[provider, fields], conf=self.settings.pva_conf(),
+                        useenv=False)
         server.podioc_provider = provider  # p4p holds providers weakly
+        server.podioc_fields = fields
         conf = server.conf()
         self.endpoints.pva_port = int(conf["EPICS_PVAS_SERVER_PORT"])
         self.endpoints.pva_broadcast_port = int(conf["EPICS_PVAS_BROADCAST_PORT"])

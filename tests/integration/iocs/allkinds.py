@@ -1,7 +1,7 @@
 """A test IOC with every PV kind and known metadata, so assertions are exact.
 
 - scalars FLOAT, INT, BOOL, ENUM, STRING (writable, with limits/alarms/units)
-  and read-only RO_FLOAT, RO_STRING;
+  and read-only RO_FLOAT, RO_STRING, DISP_ONLY (display limits only);
 - arrays WF_F64, WF_F32, WF_I32, WF_I16, WF_U8 (writable, max 8 elements);
 - EVEN: a validator refuses odd numbers; ROUNDED: a validator rounds to 0.1;
 - DRIVE (writable) -> on_put hook copies it to DRIVEN (read-only, alarm
@@ -39,6 +39,8 @@ class AllKinds(IOC):
     ro_float = pv.float(3.25, name="RO_FLOAT", units="V", precision=2,
                         description="Read-only float")
     ro_string = pv.string("fixed", name="RO_STRING", description="Read-only string")
+    disp_only = pv.float(1.0, name="DISP_ONLY", precision=2, display_limits=(-5.0, 5.0),
+                         description="Display limits only")
 
     wf_f64 = pv.waveform(8, [1.0, 2.0, 3.0], dtype="float64", name="WF_F64", units="V",
                          precision=2, limits=(-1000.0, 1000.0), writable=True)

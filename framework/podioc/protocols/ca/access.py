@@ -44,7 +44,8 @@ def decide(circuit: Any, db_entry: Any) -> tuple[Access, bool]:
     pv = getattr(db_entry, "pv", None)
     if pv is None:  # not a podioc channel
         return Access.WRITE, False
-    cap = Access.WRITE if pv.spec.writable else Access.READ
+    writable = pv.spec.writable and not getattr(db_entry, "field", "")  # fields: read-only
+    cap = Access.WRITE if writable else Access.READ
     if policy is None:
         return cap, False
     access, trap = policy.current.decide(pv.name, circuit.client_username, client_ip(circuit))

@@ -31,10 +31,13 @@ from caproto import (
 
 from ...errors import PutRefused
 from ...model.kinds import Kind
+from ...model.records import record_type, split_field
 from ...model.state import PV
 from ...util.gcpause import gc_paused
 from ...util.tasks import watch
-from ..typemap import display_limits, mapping
+from ..typemap import control_limits, display_limits, mapping
+from .dbr import STRING_TYPES, STS_LAYOUT, AckState, class_name, float_strings, stsack
+from .fields import make_field_channel
 from .guard import ConversionDirection
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,7 @@ class _Bound:
         self.pv = pv
         self._pending_flags = 0
         self._tasks = set()
+        self.ack = AckState()
         self._copy_state()
         pv.subscribe(self._on_change)
 
@@ -79,6 +83,9 @@ class _Bound:
 
     async def write_from_dbr(self, data: Any, data_type: ChannelType, metadata: Any, *,
                              flags: int = 0) -> None:
+        if data_type in (ChannelType.PUT_ACKS, ChannelType.PUT_ACKT):
+            await self._write_ack(data_type, data, metadata)
+            return
         if data_type in _META_TYPES:
             await super().write_from_dbr(data, data_type, metadata,  # type: ignore[misc]
                                          flags=flags)
@@ -96,6 +103,42 @@ class _Bound:
             value = np.frombuffer(value, dtype=np.uint8)  # DBR_CHAR data arrive as bytes
         await self.pv.put(value)
 
+    async def _write_ack(self, data_type: ChannelType, data: Any, metadata: Any) -> None:
+        raw = getattr(metadata, "value", None)
+        value = int(raw if raw is not None else np.asarray(data).ravel()[0])
+        severity = int(self.pv.alarm.severity)
+        if data_type == ChannelType.PUT_ACKS:
+            changed = self.ack.put_acks(value)
+        else:
+            changed = self.ack.put_ackt(bool(value), severity)
+        if changed:
+            self._content.clear()  # type: ignore[attr-defined]
+            self._queue_publish(SubscriptionType.DBE_ALARM)
+
+    # -- reads ---------------------------------------------------------------
+    def calculate_length(self, value: Any) -> int:
+        """caproto's element count; the empty data of a DBR_CLASS_NAME or
+        DBR_STSACK_STRING answer counts 1 (caproto: 0 on DBR_CHAR channels)."""
+        if isinstance(value, bytes) and not value:
+            return 1
+        return int(super().calculate_length(value))  # type: ignore[misc]
+
+    async def _read(self, data_type: Any) -> Any:
+        """caproto's read, with the DBR types EPICS base answers otherwise (:mod:`.dbr`)."""
+        if data_type in STS_LAYOUT:
+            data_type = ChannelType.STS_STRING
+        elif data_type == ChannelType.CLASS_NAME:  # caproto's fails for DBR_CHAR channels
+            return class_name(record_type(self.pv.spec)), b""
+        elif data_type == ChannelType.STSACK_STRING:
+            metadata, values = await self._read(ChannelType.STS_STRING)
+            return stsack(metadata.status, metadata.severity, self.ack, values[0]), b""
+        metadata, values = await super()._read(data_type)  # type: ignore[misc]
+        spec = self.pv.spec
+        if data_type in STRING_TYPES and (spec.kind is Kind.FLOAT or (
+                spec.kind is Kind.ARRAY and spec.dtype.startswith("float"))):
+            values = float_strings(self.pv.raw, self.pv.spec.precision)
+        return metadata, values
+
     # -- model -> caproto ---------------------------------------------------
     def _copy_state(self) -> bool:
         pv = self.pv
@@ -107,6 +150,7 @@ class _Bound:
         if alarm["status"] == status and alarm["severity"] == severity:
             return False
         alarm["status"], alarm["severity"] = AlarmStatus(status), AlarmSeverity(severity)
+        self.ack.on_severity(severity)
         return True
 
     def _monitored(self) -> bool:
@@ -125,6 +169,9 @@ class _Bound:
             # be this one).
             self._content.clear()  # type: ignore[attr-defined]
             return
+        self._queue_publish(flags)
+
+    def _queue_publish(self, flags: int) -> None:
         if self._pending_flags:
             self._pending_flags |= flags  # a publish is queued; it will send the newest
             return
@@ -168,7 +215,7 @@ def make_channel(pv: PV) -> Any:
     elif spec.is_numeric:
         integral = spec.is_integral
         lo, hi = display_limits(spec)
-        clo, chi = spec.limits or (0.0, 0.0)
+        clo, chi = control_limits(spec)
         alarm = spec.alarm
         kwargs.update(
             units=spec.units, lower_disp_limit=lo, upper_disp_limit=hi,
@@ -204,9 +251,17 @@ class LazyPVDB(dict[str, Any]):
 
     def __missing__(self, name: str) -> Any:
         pv = self.pvs.get(name)
+        if pv is not None:
+            channel = self[name] = make_channel(pv)
+            return channel
+        base, field = split_field(name)
+        pv = self.pvs.get(base) if field else None
         if pv is None:
             raise KeyError(name)
-        channel = self[name] = make_channel(pv)
+        channel = self[base] if field == "VAL" else make_field_channel(pv, field)
+        if channel is None:
+            raise KeyError(name)
+        self[name] = channel
         return channel
 
     async def fill(self, per_turn: int = 200) -> None:

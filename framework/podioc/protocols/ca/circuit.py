@@ -18,6 +18,8 @@ Where podioc deliberately differs from caproto, and why:
   its datagram-style version message (rsrv accepts it);
 * clearing a channel ends its subscriptions (caproto kept them until the
   client left);
+* a cancelled subscription is found by id, not by testing every subscription
+  of the circuit (:mod:`.subscriptions`; caproto's scan is quadratic);
 * large arrays are written piecewise, never joined into one copy.
 """
 
@@ -36,6 +38,7 @@ from .backlog import Backlog
 from .guard import AsyncioEvent, DisconnectedCircuit, LoopExit, VirtualCircuit
 from .limits import CircuitLimits, oversized, too_large, unread_bytes
 from .sansio import FastSansIO
+from .subscriptions import SubscriptionIndex, remove_subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,8 @@ JOIN_LIMIT = 1 << 16
 WRITE_CHUNK = 1 << 18
 _COUNTED = (ca.CreateChanRequest, ca.EventAddRequest, ca.ReadNotifyRequest,
             ca.WriteNotifyRequest)
+#: DBR types a client may write but not read.
+_WRITE_ONLY = (ca.ChannelType.PUT_ACKT, ca.ChannelType.PUT_ACKS)
 _NETWORK_ERRORS = (DisconnectedCircuit, asyncio.CancelledError, OSError,
                    ca.CaprotoNetworkError)
 
@@ -78,6 +83,7 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
         self.write_event = _FastEvent()
         self._updates_ready = asyncio.Event()
         self._loops: list[asyncio.Task[Any]] = []
+        self.sub_index = SubscriptionIndex(self.subscriptions)
 
     @property
     def who(self) -> str:
@@ -171,9 +177,15 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
             return refused
         if isinstance(command, ca.WriteNotifyRequest | ca.WriteRequest):
             return await puts.handle_write(self, command)
+        if isinstance(command, ca.EventCancelRequest):
+            return await self._cancel(command)
         if isinstance(command, ca.ClearChannelRequest):
-            chan, db_entry = self._get_db_entry_from_command(command)
-            await self._cull_subscriptions(db_entry, lambda sub: sub.channel is chan)
+            chan, _ = self._get_db_entry_from_command(command)
+            await self._remove(self.sub_index.of_channel(chan))
+        if isinstance(command, ca.EventAddRequest):
+            return await self._subscribe(command)
+        if isinstance(command, ca.ReadNotifyRequest | ca.ReadRequest):
+            return await self._read(command)
         replies = await super()._process_command(command)
         if isinstance(command, ca.EventsOffRequest):
             for sub_spec, sub in self.backlog.park():  # the newest follows events-on
@@ -241,11 +253,64 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
             log.warning("CA client %s is not reading its socket: dropping updates until "
                         "it does (it then gets the newest values)", self.who)
 
-    async def _cull_subscriptions(self, db_entry: Any, func: Any) -> Any:
-        removed = await super()._cull_subscriptions(db_entry, func)
-        for _, sub in removed:  # nothing of theirs may follow the cancel reply
+    async def _read(self, command: Any) -> Any:
+        """A read; one that cannot be converted to the type asked for (a text as a
+        DBR_DOUBLE) is answered ECA_GETFAIL, a write-only type (DBR_PUT_ACKT)
+        ECA_BADTYPE, as rsrv does (caproto: an internal error, which libca treats
+        as fatal)."""
+        try:
+            return await super()._process_command(command)
+        except ca.CaprotoConversionError:
+            return self._read_refused(command)
+
+    def _read_refused(self, command: Any) -> list[Any]:
+        chan, _ = self._get_db_entry_from_command(command)
+        data_type = ca.ChannelType(command.data_type)
+        status = (ca.CAStatus.ECA_BADTYPE if data_type in _WRITE_ONLY
+                  else ca.CAStatus.ECA_GETFAIL)
+        return [ca.ErrorResponse(command, chan.cid, status=status,
+                                 error_message=f"{chan.name}: its value cannot be read as "
+                                 f"{data_type.name}"[:200])]
+
+    async def _subscribe(self, command: Any) -> Any:
+        """caproto makes the subscription; it is then indexed by id."""
+        self.sub_index.pending = command.subscriptionid
+        chan, db_entry = self._get_db_entry_from_command(command)
+        try:
+            replies = await super()._process_command(command)
+        except ca.CaprotoConversionError:  # caproto added it before its first read failed
+            await self._cull_subscriptions(
+                db_entry, lambda sub: sub.subscriptionid == command.subscriptionid)
+            return self._read_refused(command)
+        finally:
+            self.sub_index.pending = None
+        self.sub_index.added(chan, db_entry, command)
+        return replies
+
+    async def _cancel(self, command: Any) -> list[Any]:
+        """Cancel one subscription, found by id (see :mod:`.subscriptions`)."""
+        chan, db_entry = self._get_db_entry_from_command(command)
+        pair = self.sub_index.find(command.subscriptionid)
+        if pair is not None and pair[1].channel is chan:
+            await self._remove([pair])
+            data_count = pair[1].data_count
+        else:
+            data_count = db_entry.length
+        return [chan.unsubscribe(command.subscriptionid, data_type=command.data_type,
+                                 data_count=data_count)]
+
+    async def _remove(self, pairs: list[Any]) -> None:
+        await remove_subscriptions(self, pairs)
+        self.sub_index.forget(pairs)
+        for _, sub in pairs:  # nothing of theirs may follow the cancel reply
             self.backlog.discard(sub.subscriptionid)
-        return removed
+
+    async def _cull_subscriptions(self, db_entry: Any, func: Any) -> Any:
+        """caproto's scan (used when the circuit ends), with podioc's removal."""
+        removed = [(spec, sub) for spec, subs in self.subscriptions.items()
+                   for sub in subs if func(sub)]
+        await self._remove(removed)
+        return tuple(removed)
 
     async def subscription_queue_loop(self) -> None:
         """Send everything pending in one write: at once after a quiet spell, and

@@ -12,6 +12,8 @@ Where podioc deliberately differs from caproto, and why:
 * channel updates wait in a :class:`.updates.CoalescingQueue` (newest wins)
   and go to each circuit's bounded backlog, never to a queue that can block;
 * an update of a subscription cancelled while it waited is dropped;
+* a change reaches only the subscriptions whose event mask (DBE_VALUE,
+  DBE_LOG, DBE_ALARM, DBE_PROPERTY) takes it, as in EPICS base;
 * subscriptions whose updates were dropped for a slow client get their newest
   value once it reads again (:meth:`ServerContext.resync_loop`);
 * access rights are re-sent to connected clients when the rules are reloaded.
@@ -118,8 +120,10 @@ class ServerContext(AsyncioContext):  # type: ignore[misc]
                                             flags: int, sub: Any) -> None:
         if sub is not None:
             targets = [(sub_specs[0], sub)]
-        else:  # a snapshot: the deques may change while this runs
-            targets = [(spec, s) for spec in sub_specs for s in tuple(self.subscriptions[spec])]
+        else:  # a snapshot (the deques may change while this runs) of the subscriptions
+            # whose event mask takes this change (caproto ignores masks)
+            targets = [(spec, s) for spec in sub_specs if spec.mask & flags
+                       for s in tuple(self.subscriptions[spec])]
         for spec, target in targets:
             try:
                 self.route_update(spec, target, metadata, values, flags)
@@ -134,7 +138,7 @@ class ServerContext(AsyncioContext):  # type: ignore[misc]
         circuit = sub.circuit
         if not circuit.connected:
             return
-        if sub not in circuit.subscriptions.get(sub_spec, ()):
+        if not circuit.sub_index.is_live(sub_spec, sub):
             return  # cancelled while this waited: nothing may follow the cancel reply
         if not circuit.events_on.is_set():
             resend = circuit.subscriptions_to_resend.setdefault(sub_spec, [])

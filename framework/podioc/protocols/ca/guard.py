@@ -27,7 +27,7 @@ from caproto._headers import EventAddResponseHeader, ExtendedMessageHeader, Mess
 from caproto._utils import ConversionDirection, apply_deadband_filter
 from caproto.asyncio.server import AsyncioEvent, VirtualCircuit
 from caproto.asyncio.server import Context as AsyncioContext
-from caproto.server.common import DisconnectedCircuit, LoopExit, host_endian
+from caproto.server.common import DisconnectedCircuit, LoopExit, SubscriptionSpec, host_endian
 
 __all__ = [
     "AsyncioContext",
@@ -39,6 +39,7 @@ __all__ = [
     "ExtendedMessageHeader",
     "LoopExit",
     "MessageHeader",
+    "SubscriptionSpec",
     "SubscriptionUpdate",
     "VirtualCircuit",
     "apply_deadband_filter",
@@ -119,6 +120,8 @@ IMPORTS = (
     Import("caproto.server.common", "DisconnectedCircuit", "how caproto ends a circuit"),
     Import("caproto.server.common", "LoopExit", "caproto's unrecoverable protocol error"),
     Import("caproto.server.common", "host_endian", "argument of apply_deadband_filter"),
+    Import("caproto.server.common", "SubscriptionSpec",
+           "key of a circuit's subscriptions, rebuilt to index a new one by id"),
 )
 
 OVERRIDES = (
@@ -150,7 +153,7 @@ OVERRIDES = (
     Override(_COMMON, "_process_command", "(self, command)",
              "limits, access rules, refused puts answered as rsrv does"),
     Override(_COMMON, "_cull_subscriptions", "(self, db_entry, func)",
-             "drop a cancelled subscription's waiting updates"),
+             "podioc's removal (subscriptions.py) and drop the waiting updates"),
     Override(_COMMON, "_get_db_entry_from_command", "(self, command)",
              "called: the channel and ChannelData a request names"),
     Override(_COMMON, "subscription_queue_loop", "(self)",
@@ -174,6 +177,10 @@ OVERRIDES = (
     Override(_DATA, "write_from_dbr", "(self, data, data_type, metadata, *, flags=0)",
              "a client's put goes to the model's validation"),
     Override(_DATA, "publish", "(self, flags)", "called: post the model's change"),
+    Override(_DATA, "_read", "(self, data_type)",
+             "DBR types answered as EPICS base does (dbr.py); monitors use it too"),
+    Override(_DATA, "calculate_length", "(self, value)",
+             "CLASS_NAME/STSACK answers count 1 element on DBR_CHAR channels"),
     Override(_DATA, "subscribe", "(self, queue, sub_spec, sub)",
              "called: resend the newest value to a resynced subscription"),
     Override(_DATA, "auth_write", "(self, hostname, username, data, data_type, metadata, "

@@ -14,9 +14,10 @@ from p4p.server.asyncio import SharedPV
 
 from ...errors import PutRefused
 from ...model.kinds import Kind
+from ...model.spec import PVSpec
 from ...model.state import PV
 from ...util.gcpause import gc_paused
-from ..typemap import display_limits, mapping, pva_status
+from ..typemap import control_limits, display_limits, mapping, pva_message, pva_status
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +58,15 @@ def _stamp(pv: PV) -> dict[str, int]:
 
 def _alarm(pv: PV) -> dict[str, Any]:
     alarm = pv.alarm
-    return {"severity": int(alarm.severity), "status": pva_status(int(alarm.status)),
-            "message": alarm.message}
+    status = int(alarm.status)
+    return {"severity": int(alarm.severity), "status": pva_status(status),
+            "message": pva_message(status, alarm.message)}
 
 
 def _value_field(pv: PV) -> Any:
     if pv.spec.kind in (Kind.ENUM, Kind.BOOL):
         return {"index": int(pv.raw)}
     return pv.raw
-
-
-def _limit(value: float | None) -> float:
-    return math.nan if value is None else value
 
 
 def initial_value(pv: PV, nt: Any) -> Value:
@@ -83,28 +81,34 @@ def initial_value(pv: PV, nt: Any) -> Value:
         fields["display"] = {"description": spec.description, "units": ""}
     else:
         lo, hi = display_limits(spec)
-        clo, chi = spec.limits or (0.0, 0.0)
-        alarm = spec.alarm
+        clo, chi = control_limits(spec)
         fields["value"] = pv.raw
         fields["display"] = {"limitLow": lo, "limitHigh": hi, "description": spec.description,
                              "units": spec.units, "precision": spec.display_precision,
                              "form": {"index": 0, "choices": ["Default"]}}
         fields["control"] = {"limitLow": clo, "limitHigh": chi, "minStep": 0}
-        if alarm is not None:
-            fields["valueAlarm"] = {
-                "active": True, "lowAlarmLimit": _limit(alarm.lolo),
-                "lowWarningLimit": _limit(alarm.low), "highWarningLimit": _limit(alarm.high),
-                "highAlarmLimit": _limit(alarm.hihi),
-                "lowAlarmSeverity": int(alarm.lolo_severity),
-                "lowWarningSeverity": int(alarm.low_severity),
-                "highWarningSeverity": int(alarm.high_severity),
-                "highAlarmSeverity": int(alarm.hihi_severity), "hysteresis": 0.0}
-            if spec.is_integral:
-                for key in ("lowAlarmLimit", "lowWarningLimit", "highWarningLimit",
-                            "highAlarmLimit"):
-                    if math.isnan(fields["valueAlarm"][key]):
-                        fields["valueAlarm"][key] = 0
+        fields["valueAlarm"] = value_alarm(spec)
     return Value(nt.type, fields)
+
+
+def value_alarm(spec: PVSpec) -> dict[str, Any]:
+    """valueAlarm as QSRV fills it: the limits (NaN when unset; 0 for integer PVs,
+    whose limits cannot be NaN), the severities, and ``active`` only when the PV
+    has alarm limits."""
+    alarm = spec.alarm
+    fill = 0 if spec.is_integral else math.nan
+    limits = (alarm.lolo, alarm.low, alarm.high, alarm.hihi) if alarm else (None,) * 4
+    fields: dict[str, Any] = dict(zip(
+        ("lowAlarmLimit", "lowWarningLimit", "highWarningLimit", "highAlarmLimit"),
+        (fill if v is None else v for v in limits), strict=True))
+    fields["active"] = alarm is not None
+    fields["hysteresis"] = 0.0
+    if alarm is not None:
+        fields.update(lowAlarmSeverity=int(alarm.lolo_severity),
+                      lowWarningSeverity=int(alarm.low_severity),
+                      highWarningSeverity=int(alarm.high_severity),
+                      highAlarmSeverity=int(alarm.hihi_severity))
+    return fields
 
 
 class _Handler:
