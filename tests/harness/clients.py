@@ -204,6 +204,27 @@ def pva_client(source: IocProcess | Mapping[str, str], nt: bool = True) -> Itera
         ctx.close()
 
 
+def time_until(condition: Callable[[], Any], timeout: float, what: str,
+               interval: float = 0.02) -> float:
+    """Poll ``condition()`` every ``interval`` s; the seconds until it held.
+
+    A client timeout or a remote (PVA) error counts as "not yet"; any other
+    exception fails at once. Fails after ``timeout`` s, naming ``what``.
+    """
+    from p4p.client.thread import RemoteError
+
+    start = time.monotonic()
+    last: Any = None
+    while time.monotonic() - start < timeout:
+        try:
+            if condition():
+                return time.monotonic() - start
+        except (RemoteError, TimeoutError) as exc:
+            last = exc
+        time.sleep(interval)
+    raise AssertionError(f"{what} not within {timeout} s (last error: {last!r})")
+
+
 def poll_until(fn: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05,
                message: str = "condition") -> Any:
     """Call ``fn`` until it returns something truthy; fail after ``timeout`` s.

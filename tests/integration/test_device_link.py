@@ -12,7 +12,7 @@ printed (run with ``-s`` to see them); only generous deadlines are asserted.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import pytest
 from p4p.client.thread import RemoteError
 
 from harness import IocProcess, MonitorQueue, PyepicsClient, ca_pv, caproto_client, pva_client
+from harness.clients import time_until
 from harness.sims import SimProcess
 
 TCP_DEVICE = Path(__file__).resolve().parent / "iocs" / "tcp_device.py"
@@ -56,18 +57,9 @@ def pyepics(ioc: IocProcess) -> Iterator[PyepicsClient]:
         yield client
 
 
-def wait_for(condition: Any, timeout: float, what: str) -> float:
-    """Poll ``condition()`` every 10 ms; seconds until it held (fail after ``timeout``)."""
-    start = time.monotonic()
-    last: Any = None
-    while time.monotonic() - start < timeout:
-        try:
-            if condition():
-                return time.monotonic() - start
-        except (RemoteError, TimeoutError) as exc:
-            last = exc
-        time.sleep(0.01)
-    raise AssertionError(f"{what} not within {timeout} s (last error: {last!r})")
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> float:
+    """Poll ``condition()`` every 10 ms; seconds until it held."""
+    return time_until(condition, timeout, what, interval=0.01)
 
 
 def pva_alarmed(pva: Any, ioc: IocProcess, name: str) -> bool:

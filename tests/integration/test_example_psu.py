@@ -9,7 +9,6 @@ puts, and they recover by themselves once it is back.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pytest
 from p4p.client.thread import RemoteError
 
 from harness import IocProcess, PyepicsClient, pva_client
+from harness.clients import time_until
 from harness.ophyd_run import ophyd
 from harness.sims import SimProcess
 
@@ -60,17 +60,8 @@ def pyepics(ioc: IocProcess) -> Iterator[PyepicsClient]:
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> float:
-    """Poll ``condition()`` every 20 ms; seconds until it held (fail after ``timeout``)."""
-    start = time.monotonic()
-    last: Any = None
-    while time.monotonic() - start < timeout:
-        try:
-            if condition():
-                return time.monotonic() - start
-        except (RemoteError, TimeoutError) as exc:
-            last = exc
-        time.sleep(0.02)
-    raise AssertionError(f"{what} not within {timeout} s (last error: {last!r})")
+    """Poll ``condition()`` every 20 ms; seconds until it held."""
+    return time_until(condition, timeout, what, interval=0.02)
 
 
 def status(sim: SimProcess) -> dict[str, str]:

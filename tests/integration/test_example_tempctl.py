@@ -23,6 +23,7 @@ import pytest
 from p4p.client.thread import RemoteError
 
 from harness import IocProcess, PyepicsClient, pva_client
+from harness.clients import time_until
 from harness.ioc_process import base_env
 from harness.ports import free_ports
 
@@ -105,17 +106,8 @@ def pyepics(ioc: IocProcess) -> Iterator[PyepicsClient]:
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> float:
-    """Poll ``condition()`` every 20 ms; seconds until it held (fail after ``timeout``)."""
-    start = time.monotonic()
-    last: Any = None
-    while time.monotonic() - start < timeout:
-        try:
-            if condition():
-                return time.monotonic() - start
-        except (RemoteError, TimeoutError) as exc:
-            last = exc
-        time.sleep(0.02)
-    raise AssertionError(f"{what} not within {timeout} s (last error: {last!r})")
+    """Poll ``condition()`` every 20 ms; seconds until it held."""
+    return time_until(condition, timeout, what, interval=0.02)
 
 
 def severity(pva: Any, ioc: IocProcess, name: str) -> int:
