@@ -15,6 +15,10 @@ read their settings from the environment the test gives the process, so
   unicast, each from a new socket; the answers (source, advertised TCP port
   and address) of the first (``answers``) and of every round (``rounds``).
 - ``watch_ca`` name, duration: pyepics monitor; events as JSON lines.
+- ``hold`` address, ca_port, name, ca, subscribed, pva, duration: ``ca`` raw CA
+  circuits each with a channel of ``name`` (the first ``subscribed`` of them
+  monitoring it) and ``pva`` p4p contexts monitoring it; prints one line once
+  all are connected, then holds them for ``duration`` s.
 """
 
 from __future__ import annotations
@@ -174,14 +178,55 @@ def watch_ca(spec: dict[str, Any]) -> None:
     time.sleep(spec["duration"])
 
 
+def _ca_message(command: int, payload: bytes = b"", data_type: int = 0, count: int = 0,
+                p1: int = 0, p2: int = 0) -> bytes:
+    payload += b"\0" * (-len(payload) % 8)
+    return HEADER.pack(command, len(payload), data_type, count, p1, p2) + payload
+
+
+def _ca_circuit(address: str, port: int, name: str, cid: int, subscribe: bool
+                ) -> socket.socket:
+    """A raw CA circuit with one channel (and a monitor of it); the reply is read."""
+    sock = socket.create_connection((address, port), timeout=10)
+    sock.sendall(_ca_message(0, b"", 1, 13, 0, 0) + _ca_message(21, b"holder")
+                 + _ca_message(20, b"holder") + _ca_message(18, name.encode(), 0, 0, cid, 13))
+    data = b""
+    while True:
+        data += sock.recv(65536)
+        offset = 0
+        while offset + 16 <= len(data):
+            command, size, _, _, _, p2 = HEADER.unpack_from(data, offset)
+            if command == 18:  # CREATE_CHAN reply: p2 is the sid
+                if subscribe:  # EVENT_ADD of DBR_DOUBLE, mask DBE_VALUE
+                    sock.sendall(HEADER.pack(1, 16, 6, 1, p2, 1) + struct.pack(">fffHxx",
+                                                                              0, 0, 0, 1))
+                return sock
+            offset += 16 + size
+
+
+def hold(spec: dict[str, Any]) -> None:
+    circuits = [_ca_circuit(spec["address"], spec["ca_port"], spec["name"], k + 1,
+                            k < spec["subscribed"]) for k in range(spec["ca"])]
+    contexts = []
+    for _ in range(spec["pva"]):
+        seen = threading.Event()
+        ctx = _pva_context(spec)
+        ctx.monitor(spec["name"], lambda _v, seen=seen: seen.set())
+        if not seen.wait(15):
+            raise SystemExit("no PVA monitor update within 15 s")
+        contexts.append(ctx)
+    emit({"event": "ready", "ca": len(circuits), "pva": len(contexts)})
+    time.sleep(spec["duration"])
+
+
 OPS = {"find_ca": find_ca, "find_pva": find_pva, "rw_ca": rw_ca, "rw_pva": rw_pva,
        "beacons": beacons, "search": search}
 
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
-    if spec["op"] == "watch_ca":
-        watch_ca(spec)
+    if spec["op"] in ("watch_ca", "hold"):
+        (watch_ca if spec["op"] == "watch_ca" else hold)(spec)
         return
     emit(OPS[spec["op"]](spec))
 

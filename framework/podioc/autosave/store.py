@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..limits.fds import FdReserve
 from .fileformat import CorruptFile, SaveFile, decode
 
 
@@ -112,6 +113,8 @@ class AutosaveStore:
         self.path = directory / basename
         self._write_lock = threading.Lock()
         self._lock_fd: int | None = None
+        #: descriptors held for writes, so a save never fails when clients took the rest
+        self._reserve = FdReserve(4)
 
     def generation_path(self, index: int) -> Path:
         """The current file for 0, else generation ``index`` (1 = newest previous)."""
@@ -137,6 +140,7 @@ class AutosaveStore:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+        self._reserve.release()
 
     def remove_stale_temps(self) -> list[Path]:
         """Delete temporary files left by killed processes; return what was removed."""
@@ -180,9 +184,11 @@ class AutosaveStore:
     # -- writing -------------------------------------------------------------
     def write(self, data: bytes) -> None:
         """Atomically and durably replace the current file with ``data``, keeping
-        the previous ``generations`` files. Raises ``OSError`` (nothing replaced)."""
+        the previous ``generations`` files. Raises ``OSError`` (nothing replaced).
+        If descriptors have run out, the write is retried with the reserve released."""
         with self._write_lock:
-            write_atomically(self.path, data, before_replace=self._rotate)
+            self._reserve.run(lambda: write_atomically(self.path, data,
+                                                       before_replace=self._rotate))
 
     def _rotate(self) -> None:
         if self.generations < 1:

@@ -121,6 +121,9 @@ VARIABLES: dict[str, EpicsVariable] = {
                                              "(default 15)", minimum=0.1, default=15.0),
     "EPICS_CA_MAX_ARRAY_BYTES": EpicsVariable("number", "largest CA array payload in bytes "
                                               "(default 16384)", minimum=16384, default=16384),
+    "EPICS_CA_CONN_TMO": EpicsVariable("number", "seconds a CA circuit may be silent before "
+                                       "the server sends it an echo (default 30)",
+                                       minimum=1, default=30.0),
     "EPICS_PVA_SERVER_PORT": _port("PVA server TCP port (default 5075)"),
     "EPICS_PVAS_SERVER_PORT": _port("PVA server TCP port; wins over EPICS_PVA_SERVER_PORT"),
     "EPICS_PVA_BROADCAST_PORT": _port("PVA UDP search port (default 5076)"),

@@ -16,8 +16,9 @@ import time
 #: Loggers whose messages clients can trigger at will.
 CLIENT_DRIVEN = ("caproto.ctx", "caproto.circ", "podioc.protocols.ca.circuit",
                  "podioc.protocols.ca.context", "podioc.protocols.ca.access",
-                 "podioc.protocols.ca.puts", "podioc.protocols.pva.access", "podioc.tasks",
-                 "podioc.runtime.health")
+                 "podioc.protocols.ca.puts", "podioc.protocols.pva.access",
+                 "podioc.protocols.pva.connections", "podioc.limits.budget", "podioc.tasks",
+                 "podioc.limits.stderr", "podioc.limits.fds", "podioc.runtime.health", "asyncio")
 
 
 class RateLimitFilter(logging.Filter):
@@ -32,7 +33,7 @@ class RateLimitFilter(logging.Filter):
         self._windows: dict[tuple[str, str], list[float | int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, str(record.msg))
+        key = (record.name, str(getattr(record, "ratekey", record.msg)))
         now = time.monotonic()
         with self._lock:
             window = self._windows.get(key)

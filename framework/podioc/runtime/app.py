@@ -14,6 +14,7 @@ from ..access import policy_for
 from ..autosave.service import Autosave
 from ..config import InstanceConfig
 from ..config.epicsvars import parse_yes_no
+from ..limits import stderr
 from ..limits.resources import Limits
 from ..model import IOC
 from ..util.tasks import watch
@@ -35,8 +36,12 @@ def build(cfg: InstanceConfig, cls: type[IOC],
 
 
 async def serve(cfg: InstanceConfig, cls: type[IOC]) -> None:
-    """Serve until SIGTERM/SIGINT; a second signal forces an immediate exit."""
+    """Serve until SIGTERM/SIGINT; a second signal forces an immediate exit.
+
+    Standard error is rate-limited from here on (:mod:`podioc.limits.stderr`):
+    C libraries (pvxs) print to it directly."""
     ioc, settings = build(cfg, cls)
+    stderr.capture()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -52,7 +57,8 @@ async def serve(cfg: InstanceConfig, cls: type[IOC]) -> None:
     runtime = Runtime(ioc, settings, cfg.protocols, cfg.health,
                       autosave=Autosave.from_config(cfg, os.environ),
                       access=partial(policy_for, cfg) if cfg.access else None,
-                      limits=Limits.from_env(os.environ, settings.ca_max_array_bytes),
+                      limits=Limits.from_env(os.environ, settings.ca_max_array_bytes,
+                                             ca_conn_tmo=settings.ca_conn_tmo),
                       ca_search_fanout=parse_yes_no(
                           "PODIOC_CA_SEARCH_FANOUT", os.environ.get("PODIOC_CA_SEARCH_FANOUT"),
                           True),

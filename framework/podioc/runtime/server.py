@@ -8,9 +8,11 @@ import gc
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from ..limits import fds
+from ..limits.budget import ChannelBudget
 from ..limits.resources import Limits
 from ..model import IOC
 from ..util.tasks import watch
@@ -56,6 +58,7 @@ class Runtime:
     description: str = ""
     endpoints: Endpoints = field(default_factory=lambda: Endpoints())
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    budget: ChannelBudget | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -80,6 +83,7 @@ class Runtime:
         if health is not None:
             health.recount()
         self.ioc.seal()  # from here on, adding a PV raises AlreadyServingError
+        self._size_limits()
         pva_server = pva_cap = ca_ctx = None
         try:
             if "ca" in self.protocols:
@@ -87,8 +91,8 @@ class Runtime:
             if "pva" in self.protocols:
                 pva_server, pva_cap = self._start_pva()
             if health is not None:
-                # The CA context keeps its circuits; the PVA cap lists the sockets
-                # once a second anyway: neither count is taken twice.
+                # The CA context keeps its circuits; the PVA guard lists the sockets
+                # anyway: neither count is taken twice.
                 if ca_ctx is not None:
                     health.ca_clients = lambda: len(ca_ctx.circuits)
                 if pva_cap is not None:
@@ -131,6 +135,17 @@ class Runtime:
                 pva_server.stop()
             log.info("stopped")
 
+    def _size_limits(self) -> None:
+        """Raise the open-file limit, fit the client caps under it, make the budget."""
+        soft, hard = fds.raise_nofile()
+        fds.quiet_accept_exhaustion(asyncio.get_running_loop())
+        protocols = len([p for p in self.protocols if p in ("ca", "pva")]) or 1
+        plan = fds.plan(self.limits.max_clients, self.limits.fd_reserve, protocols, soft, hard,
+                        fds.open_fds())
+        log.info("%s", plan.describe(self.limits.max_clients, protocols))
+        self.limits = replace(self.limits, max_clients=plan.per_protocol)
+        self.budget = ChannelBudget(self.limits.channel_budget(len(self.ioc.pvs)))
+
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         task = watch(asyncio.get_running_loop().create_task(coro, name=name))
         self._tasks.append(task)
@@ -144,7 +159,8 @@ class Runtime:
         interfaces = list(self.settings.ca_intf_addrs) or ["0.0.0.0"]
         ctx = ServerContext(make_pvdb(self.ioc.pvs), interfaces, pvs=self.ioc.pvs.values(),
                             limits=self.limits, policy=self.policy,
-                            search_fanout=self.ca_search_fanout)
+                            search_fanout=self.ca_search_fanout,
+                            channel_budget=self.budget)
         bound = asyncio.Event()
 
         async def on_bound(_async_lib: Any) -> None:
@@ -168,8 +184,13 @@ class Runtime:
 
         from ..protocols.pva import access as pva_access
         from ..protocols.pva.channels import make_providers
+        from ..protocols.pva.connections import ConnectionGuard
         from ..protocols.pva.fields import make_field_provider
 
+        guard = ConnectionGuard(
+            None, 0, max_clients=self.limits.max_clients,
+            max_buffer=self.limits.pva_max_buffer(self.ioc.pvs.values()),
+            dead_peer_timeout=self.limits.dead_peer_timeout)
         providers = make_providers(self.ioc.pvs, pva_access.put_guard(self.policy))
         if self.pvi is not None:
             from ..protocols.pva.pvi import make_pvi
@@ -183,7 +204,8 @@ class Runtime:
             raise ValueError(f"{type(self.ioc).__name__}.pva_extras: {', '.join(clash)} "
                              "already served as PVs; give the extra channels other names")
         providers.update(extras)
-        provider = pva_access.make_provider(providers, self.policy)
+        provider = pva_access.make_provider(providers, self.policy, self.budget,
+                                            guard.channel_made)
         fields = make_field_provider(self.ioc.pvs, providers)  # <PV>.<FIELD>, on first use
         server = Server(providers=[provider, fields], conf=self.settings.pva_conf(),
                         useenv=False)
@@ -192,6 +214,8 @@ class Runtime:
         conf = server.conf()
         self.endpoints.pva_port = int(conf["EPICS_PVAS_SERVER_PORT"])
         self.endpoints.pva_broadcast_port = int(conf["EPICS_PVAS_BROADCAST_PORT"])
-        cap = pva_access.ConnectionCap(self.limits, self.endpoints.pva_port)
-        self._spawn(cap.run(), "pva-client-cap")
-        return server, cap
+        guard.server, guard.port = server, self.endpoints.pva_port
+        if self.budget is not None:
+            self.budget.register("pva", guard.channel_count)
+        self._spawn(guard.run(), "pva-connection-guard")
+        return server, guard

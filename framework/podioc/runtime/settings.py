@@ -28,6 +28,7 @@ class Settings:
     ca_auto_beacon: bool = True
     ca_beacon_period: float = 15.0
     ca_max_array_bytes: int = 16384
+    ca_conn_tmo: float = 30.0
     pva_server_port: int = 5075
     pva_broadcast_port: int = 5076
     pva_intf_addrs: tuple[str, ...] = ()
@@ -64,6 +65,7 @@ class Settings:
             ca_auto_beacon=flag("EPICS_CAS_AUTO_BEACON_ADDR_LIST", True),
             ca_beacon_period=number("EPICS_CAS_BEACON_PERIOD", 15.0, 0.1),
             ca_max_array_bytes=int(number("EPICS_CA_MAX_ARRAY_BYTES", 16384, 16384)),
+            ca_conn_tmo=number("EPICS_CA_CONN_TMO", 30.0, 1),
             pva_server_port=port("EPICS_PVAS_SERVER_PORT", "EPICS_PVA_SERVER_PORT",
                                  default=5075),
             pva_broadcast_port=port("EPICS_PVAS_BROADCAST_PORT", "EPICS_PVA_BROADCAST_PORT",

@@ -20,7 +20,13 @@ Where podioc deliberately differs from caproto, and why:
   client left);
 * a cancelled subscription is found by id, not by testing every subscription
   of the circuit (:mod:`.subscriptions`; caproto's scan is quadratic);
-* large arrays are written piecewise, never joined into one copy.
+* large arrays are written piecewise, never joined into one copy;
+* a channel whose creation failed (unknown name, budget) is forgotten once the
+  failure is sent (caproto kept it in the circuit's channel table forever);
+* a new channel beyond the process-wide budget (``PODIOC_MAX_CHANNELS``) is
+  refused with ECA_ALLOCMEM and CREATE_CH_FAIL; the circuit stays up;
+* the circuit notes when it last heard from the client and last held a
+  channel, for the context's liveness check and client-cap eviction.
 """
 
 from __future__ import annotations
@@ -83,6 +89,10 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
         self.write_event = _FastEvent()
         self._updates_ready = asyncio.Event()
         self._loops: list[asyncio.Task[Any]] = []
+        now = asyncio.get_running_loop().time()
+        #: loop time the client last sent something / last held a channel
+        self.last_heard = self.last_channel = now
+        self.echo_sent = 0.0
         self.sub_index = SubscriptionIndex(self.subscriptions)
 
     @property
@@ -120,8 +130,11 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
             data = await self.client.recv(READ_SIZE)
         except OSError:
             data = b""
+        self.last_heard = asyncio.get_running_loop().time()
         try:
             await self._answer(self.circuit.parser.feed(data))
+            if self.circuit.channels:
+                self.last_channel = self.last_heard
             reason = oversized(self.circuit.parser.pending, self.limits.max_payload)
             if reason:
                 log.warning("disconnecting CA client %s: it %s", self.who, reason)
@@ -135,16 +148,26 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
         replies: list[Any] = []
         for command in commands:
             if replies and isinstance(command, ca.WriteRequest | ca.WriteNotifyRequest):
-                await self.send(*replies)  # earlier answers go before the write's
+                await self._flush(replies)  # earlier answers go before the write's
                 replies = []
             response = await self._command_queue_iteration(command)
             if response:
                 replies.extend(response)
             if len(replies) >= MAX_BATCH:
-                await self.send(*replies)
+                await self._flush(replies)
                 replies = []
         if replies:
-            await self.send(*replies)
+            await self._flush(replies)
+
+    async def _flush(self, replies: list[Any]) -> None:
+        """Send ``replies``; then forget the channels whose creation they refused."""
+        failed = [r.cid for r in replies if isinstance(r, ca.CreateChFailResponse)]
+        await self.send(*replies)
+        channels = self.circuit.channels
+        for cid in failed:
+            chan = channels.get(cid)
+            if chan is not None and chan.sid is None:
+                del channels[cid]
 
     async def _wake_new_command(self) -> None:
         """Nothing waits on caproto's condition: :meth:`recv` answers directly."""
@@ -171,6 +194,8 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
 
     async def _process_command(self, command: Any) -> Any:
         refused = self._over_limits(command)
+        if refused is None and isinstance(command, ca.CreateChanRequest):
+            refused = self._over_budget(command)
         if refused is None:
             refused = access.refuse(self, command)
         if refused is not None:
@@ -215,6 +240,18 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
         except Exception:
             log.debug("closing %s failed", self.who, exc_info=True)
         return []
+
+    def _over_budget(self, command: Any) -> list[Any] | None:
+        """ECA_ALLOCMEM and CREATE_CH_FAIL when the process-wide channel budget is spent."""
+        budget = getattr(self.context, "channel_budget", None)
+        # caproto has registered the channel already: it is counted
+        reason = (budget.admit("CA", command.name, self.who, counted=True)
+                  if budget is not None else "")
+        if not reason:
+            return None
+        return [ca.ErrorResponse(command, command.cid, status=ca.CAStatus.ECA_ALLOCMEM,
+                                 error_message=f"{command.name}: {reason}"),
+                ca.CreateChFailResponse(command.cid)]
 
     async def _send_buffers(self, *buffers: Any) -> None:
         """Write small messages joined (one write); a large buffer (a big array)

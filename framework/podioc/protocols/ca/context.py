@@ -4,8 +4,13 @@ Where podioc deliberately differs from caproto, and why:
 
 * circuits are :class:`.circuit.Circuit` with the server's limits and access
   policy, built with :class:`.sansio.FastSansIO` state;
-* a client beyond ``PODIOC_MAX_CLIENTS`` is closed at once, and accepted
-  sockets get TCP_NODELAY (caproto's add ~40 ms to a reply that follows another);
+* at the client cap the oldest circuit that has held no channel for
+  :data:`~podioc.limits.resources.IDLE_GRACE` s is closed to make room, else the
+  new client is closed at once; accepted sockets get TCP_NODELAY (caproto's add
+  ~40 ms to a reply that follows another) and keepalive;
+* a circuit silent for ``EPICS_CA_CONN_TMO`` is sent an echo
+  (:meth:`ServerContext.liveness_loop`), so a vanished client is dropped;
+* channels count against the process-wide budget (``PODIOC_MAX_CHANNELS``);
 * searches and beacons are podioc's :class:`.discovery.Discovery` (search
   replies echo the client's sequence number, beacons go to each interface's
   broadcast address, unicast searches fan out to the node's other servers);
@@ -31,7 +36,8 @@ from caproto import apply_arr_filter
 
 from ...access.policy import AccessPolicy
 from ...limits import ratelimit
-from ...limits.resources import Limits
+from ...limits.budget import ChannelBudget
+from ...limits.resources import IDLE_GRACE, Limits
 from ...model.state import PV
 from ...util.tasks import watch
 from .access import resend_rights
@@ -39,7 +45,7 @@ from .backlog import CONGESTED_BYTES
 from .circuit import Circuit
 from .discovery import Discovery
 from .guard import AsyncioContext, DisconnectedCircuit, apply_deadband_filter, host_endian
-from .limits import CircuitLimits, set_nodelay, unread_bytes
+from .limits import CircuitLimits, set_socket_options, unread_bytes
 from .sansio import FastSansIO
 from .updates import CoalescingQueue, event_add_response
 
@@ -56,7 +62,8 @@ class ServerContext(AsyncioContext):  # type: ignore[misc]
 
     def __init__(self, pvdb: Any, interfaces: Iterable[str] | None = None, *,
                  pvs: Iterable[PV] = (), limits: Limits | None = None,
-                 policy: AccessPolicy | None = None, search_fanout: bool = True) -> None:
+                 policy: AccessPolicy | None = None, search_fanout: bool = True,
+                 channel_budget: ChannelBudget | None = None) -> None:
         super().__init__(pvdb, list(interfaces) if interfaces is not None else None)
         ratelimit.install()
         self.circuit_limits = CircuitLimits.for_pvs(limits or Limits(), pvs)
@@ -65,21 +72,27 @@ class ServerContext(AsyncioContext):  # type: ignore[misc]
         self.discovery = Discovery(self, fanout=search_fanout)
         self.broadcaster = self.discovery.broadcaster
         self._reloads: set[asyncio.Task[int]] = set()
+        self.channel_budget = channel_budget
+        self.evicted = 0
+        if channel_budget is not None:
+            channel_budget.register("ca", self.channel_count)
         if policy is not None:
             policy.on_reload(self._on_reload)
 
     async def run(self, *, log_pv_names: bool = False, startup_hook: Any = None) -> None:
         """Serve until cancelled (caproto's ``run``, plus the resync loop)."""
         watch(self.server_tasks.create(self.resync_loop()), "CA resync loop")
+        watch(self.server_tasks.create(self.liveness_loop()), "CA liveness loop")
         await super().run(log_pv_names=log_pv_names, startup_hook=startup_hook)
 
     # -- clients -------------------------------------------------------------------
     async def tcp_handler(self, client: Any, addr: Any) -> None:
         """One accepted client, from connection to disconnection."""
-        set_nodelay(client)
-        if len(self.circuits) >= self.circuit_limits.max_clients:
+        set_socket_options(client, self.circuit_limits.dead_peer_timeout)
+        if len(self.circuits) >= self.circuit_limits.max_clients and not self._evict_idle():
             log.warning("CA client limit reached (PODIOC_MAX_CLIENTS=%d): refusing the "
-                        "connection from %s:%d", self.circuit_limits.max_clients, *addr[:2])
+                        "connection from %s:%d (every client has held a channel within "
+                        "%.0f s)", self.circuit_limits.max_clients, *addr[:2], IDLE_GRACE)
             try:
                 client.close()
             except Exception:
@@ -104,6 +117,47 @@ class ServerContext(AsyncioContext):  # type: ignore[misc]
                 break
         self.log.info("Disconnected from client at %s:%d (total: %d).", *addr,
                       len(self.circuits))
+
+    def _evict_idle(self) -> bool:
+        """Close the oldest circuit without channels for IDLE_GRACE s; True if one was."""
+        now = asyncio.get_running_loop().time()
+        idle = [c for c in self.circuits if not c.circuit.channels
+                and now - c.last_channel > IDLE_GRACE and c.connected]
+        if not idle:
+            return False
+        victim = min(idle, key=lambda c: c.last_channel)
+        log.warning("CA client limit reached (PODIOC_MAX_CLIENTS=%d): closing %s, which has "
+                    "held no channel for %.0f s, to make room",
+                    self.circuit_limits.max_clients, victim.who, now - victim.last_channel)
+        self.circuits.discard(victim)  # its slot is free now; its reader cleans up
+        try:
+            victim.client.close()
+        except Exception:
+            log.debug("closing %s failed", victim.who, exc_info=True)
+        self.evicted += 1
+        return True
+
+    def channel_count(self) -> int:
+        """CA channels open now over all circuits."""
+        return sum(len(c.circuit.channels) for c in self.circuits)
+
+    async def liveness_loop(self) -> None:
+        """Send an echo to every circuit silent for EPICS_CA_CONN_TMO (once per period):
+        a live client's TCP acknowledges it; a vanished one's never does, and the
+        user timeout then resets the connection."""
+        period = self.circuit_limits.conn_tmo
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(max(0.5, period / 4))
+            now = loop.time()
+            for circuit in list(self.circuits):
+                if (circuit.connected and now - circuit.last_heard > period
+                        and now - circuit.echo_sent > period):
+                    circuit.echo_sent = now
+                    try:
+                        await circuit.send(ca.EchoResponse())
+                    except Exception:
+                        log.debug("echo to %s failed", circuit.who, exc_info=True)
 
     # -- discovery (caproto's hooks) ------------------------------------------------
     async def _create_broadcaster_transport(self, interface: str) -> None:

@@ -161,9 +161,10 @@ OVERRIDES = (
     Override(_CONTEXT, "__init__", "(self, pvdb, interfaces=None, *, loop=None)",
              "podioc's queue, discovery, limits and access policy"),
     Override(_CONTEXT, "run", "(self, *, log_pv_names=False, startup_hook=None)",
-             "also runs the resync loop"),
+             "also runs the resync and liveness (echo) loops"),
     Override(_COMMON_CONTEXT, "tcp_handler", "(self, client, addr)",
-             "client cap, TCP_NODELAY, podioc's circuit"),
+             "client cap (closing an idle client to make room), TCP_NODELAY, keepalive, "
+             "podioc's circuit"),
     Override(_CONTEXT, "_create_broadcaster_transport", "(self, interface)",
              "search sockets that know each datagram's destination"),
     Override(_CONTEXT, "broadcaster_receive_loop", "(self)",
@@ -194,7 +195,8 @@ ATTRIBUTES = (
     Attribute("sansio", "event_add_commands", "live subscriptions; the fast path's state"),
     Attribute("sansio", "event_cancel_commands", "the fast path's state"),
     Attribute("sansio", "channels_sid", "the fast path's state"),
-    Attribute("sansio", "channels", "count a client's channels (limit)"),
+    Attribute("sansio", "channels", "count a client's channels (limit, budget); forget "
+              "channels whose creation failed (caproto keeps them)"),
     Attribute("sansio", "states", "the fast path's state"),
     Attribute("circuit", "tasks", "create the circuit's tasks as caproto does"),
     Attribute("circuit", "events_on", "events on/off"),

@@ -9,7 +9,12 @@
   is disconnected;
 - per client at most :attr:`CircuitLimits.backlog_bytes` of unsent monitor
   updates (see :mod:`.backlog`);
-- accepted sockets get TCP_NODELAY (caproto's do not: ~40 ms extra latency).
+- accepted sockets get TCP_NODELAY (caproto's do not: ~40 ms extra latency),
+  and TCP keepalive with ``TCP_USER_TIMEOUT`` (:mod:`podioc.limits.deadpeer`),
+  so a client that vanished is dropped within ``PODIOC_DEAD_PEER_TIMEOUT``;
+- a circuit silent for ``EPICS_CA_CONN_TMO`` is sent an echo (see
+  :meth:`.context.ServerContext.liveness_loop`): a dead peer then has unacknowledged
+  data, and the user timeout closes it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ...limits import deadpeer
 from ...limits.resources import Limits, pv_bytes
 from ...model.state import PV
 from .backlog import CONGESTED_BYTES
@@ -39,6 +45,8 @@ class CircuitLimits:
     max_payload: int = 1 << 62
     backlog_bytes: int = CLIENT_BACKLOG_BYTES
     max_objects: int = CLIENT_OBJECTS
+    dead_peer_timeout: float = 60.0
+    conn_tmo: float = 30.0
 
     @classmethod
     def for_pvs(cls, limits: Limits, pvs: Iterable[PV]) -> CircuitLimits:
@@ -48,7 +56,8 @@ class CircuitLimits:
         return cls(max_clients=limits.max_clients,
                    max_payload=limits.ca_max_payload(table),
                    backlog_bytes=max(CLIENT_BACKLOG_BYTES, 2 * largest + 2 * CONGESTED_BYTES),
-                   max_objects=max(CLIENT_OBJECTS, 4 * len(table)))
+                   max_objects=max(CLIENT_OBJECTS, 4 * len(table)),
+                   dead_peer_timeout=limits.dead_peer_timeout, conn_tmo=limits.ca_conn_tmo)
 
 
 def oversized(pending: bytes | bytearray, limit: int) -> str:
@@ -69,18 +78,20 @@ def too_large(command: Any, limit: int) -> str:
     return ""
 
 
-def set_nodelay(client: Any) -> None:
-    """TCP_NODELAY on an accepted client, as rsrv does.
+def set_socket_options(client: Any, dead_peer_timeout: float) -> None:
+    """TCP_NODELAY and keepalive on an accepted client, as rsrv does.
 
     caproto creates its listening socket with protocol 0, so asyncio skips it,
     and Nagle's algorithm then holds a monitor update that follows another
-    reply until the client's delayed ACK (~40 ms).
+    reply until the client's delayed ACK (~40 ms). Keepalive and the user
+    timeout drop a client that vanished (:mod:`podioc.limits.deadpeer`).
     """
     writer = getattr(client, "writer", None)
     sock = writer.get_extra_info("socket") if writer is not None else None
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        deadpeer.apply(sock, dead_peer_timeout)
 
 
 def unread_bytes(client: Any) -> int:

@@ -26,7 +26,9 @@ class FastSansIO(ca.VirtualCircuit):  # type: ignore[misc]
     roles (~25 enum hashes and dict lookups, ~20 us), and measures every sent
     message for a debug log line even when debug logging is off. Here the
     messages of a connected channel (reads, writes, monitors: CONNECTED stays
-    CONNECTED) and the three messages that create a channel take their known
+    CONNECTED), the three messages that create a channel, and error replies on
+    a connected circuit (for each, caproto updates every channel of the circuit:
+    minutes for thousands of refused channels) take their known
     transitions (caproto's table, ``_state.py``) and exactly caproto's
     bookkeeping (``_ioids``, ``event_add_commands``, ``channels_sid``, the same
     checks) directly. Every other message, and any channel or circuit in
@@ -112,6 +114,11 @@ class FastSansIO(ca.VirtualCircuit):  # type: ignore[misc]
             if chan is not None and self._steady(chan):
                 del self._ioids[command.ioid]
                 return
+        elif (kind is ca.ErrorResponse and role is self.our_role
+              and self.states.states[ca.SERVER] is ca.CONNECTED):
+            # CONNECTED stays CONNECTED; caproto then updates every channel of the
+            # circuit (O(channels) per error: minutes for thousands of refusals)
+            return
         elif kind is ca.EventAddResponse and role is self.our_role:
             subscription = command.subscriptionid
             added = self.event_add_commands.get(subscription)
