@@ -76,6 +76,7 @@ class EpicsBase:
         and the client settings of ``target`` (an IOC, or explicit variables)."""
         env = base_env()
         env["LD_LIBRARY_PATH"] = str(self.lib)
+        env["PATH"] = without_carepeater(env.get("PATH", ""))
         if isinstance(target, IocProcess):
             env.update(target.client_env())
             env.update(target.pva_conf())
@@ -110,6 +111,20 @@ class EpicsBase:
                 proc.kill()
                 out, err = proc.communicate()
         return CliResult(proc.returncode, out, err, time.monotonic() - start)
+
+
+def without_carepeater(path: str) -> str:
+    """``path`` without the directories that hold a ``caRepeater``.
+
+    libca starts ``caRepeater`` from PATH when none answers on the repeater port
+    (each test IOC has its own). The daemon inherits the tool's standard output
+    and error, so reading the tool's output to its end would wait for the
+    daemon (the first ``caget`` of a module hung for its whole timeout when a
+    virtualenv's bin was on PATH), and the daemons would outlive the tests.
+    Without a repeater the tools work the same; only beacons go unheard.
+    """
+    return os.pathsep.join(d for d in path.split(os.pathsep)
+                           if d and not os.access(os.path.join(d, "caRepeater"), os.X_OK))
 
 
 @functools.cache
