@@ -55,6 +55,9 @@ def test_declared_at_is_the_call_site() -> None:
     (lambda: pv.waveform(0), "max_length 0 must be at least 1"),
     (lambda: pv.waveform(2, [1, 2, 3]), "array of 3 elements exceeds the maximum of 2"),
     (lambda: pv.waveform(4, [300], dtype="uint8"), "out of the uint8 range"),
+    (lambda: pv.float(0.0, on_limit="clamp"), "on_limit='clamp' needs limits=(low, high)"),
+    (lambda: pv.float(0.0, limits=(0, 1), on_limit="wrap"),  # type: ignore[arg-type]
+     "on_limit='wrap' must be 'refuse' or 'clamp'"),
 ])
 def test_spec_problems(make: Any, problem: str) -> None:
     with pytest.raises(IOCDefinitionError) as info:
@@ -104,9 +107,19 @@ def test_describe_keys() -> None:
     assert doc == {"kind": "array", "writable": False, "description": "", "units": "V",
                    "precision": 3, "limits": [0.0, 5.0], "display_limits": None,
                    "alarm": {"lolo": None, "low": None, "high": 4, "hihi": None},
-                   "choices": None, "dtype": "float64", "max_length": 8, "autosave": False}
+                   "choices": None, "dtype": "float64", "max_length": 8, "autosave": False,
+                   "on_limit": "refuse"}
     assert pv.enum(["A", "B"]).describe()["choices"] == ["A", "B"]
     assert pv.bool().describe()["max_length"] == 1
+
+
+def test_clamped() -> None:
+    assert pv.float(0.0, limits=(-1, 1), on_limit="clamp").clamped(5.0) == 1.0
+    assert pv.int(0, limits=(-2.5, 7.5), on_limit="clamp").clamped(-10) == -2
+    assert pv.int(0, limits=(-2.5, 7.5), on_limit="clamp").clamped(10) == 7
+    wf = pv.waveform(3, limits=(0, 10), dtype="int32", on_limit="clamp")
+    out = wf.clamped(np.array([-5, 5, 50], dtype="int32"))
+    assert out.tolist() == [0, 5, 10] and out.dtype == np.int32
 
 
 def test_within_limits() -> None:

@@ -193,3 +193,19 @@ def test_array_values_are_read_only_copies(ioc: Recorder) -> None:
 def test_index_only_for_enums(ioc: Recorder) -> None:
     with pytest.raises(TypeError, match="not an enum"):
         _ = ioc.level.index
+
+
+class Clamping(IOC):
+    speed = pv.float(0.0, limits=(-1, 1), writable=True, on_limit="clamp")
+
+
+def test_clamped_put_stores_the_limit_and_restore_clamps_too() -> None:
+    from podioc.autosave.values import check_restorable
+
+    ioc = Clamping("C:")
+    live = ioc.pvs["C:SPEED"]
+    asyncio.run(live.put(7.0))
+    assert live.value == 1.0
+    asyncio.run(live.put(-0.5))
+    assert live.value == -0.5
+    assert check_restorable(live, -40.0) == -1.0

@@ -26,9 +26,12 @@ def saveable(live: PV) -> Any:
 
 
 def check_restorable(live: PV, saved: Any) -> Any:
-    """The value to restore, by the type and limit rules of a put; raises PutRefused."""
+    """The value to restore, by the type and limit rules of a put (clamped or
+    refused); raises PutRefused."""
     spec = live.spec
     value = spec.coerce(saved)
+    if spec.on_limit == "clamp":
+        return spec.clamped(value)
     if not spec.within_limits(value):
         lo, hi = spec.limits or (0.0, 0.0)
         raise PutRefused(f"outside the limits {lo:g} .. {hi:g}")

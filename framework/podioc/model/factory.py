@@ -22,7 +22,7 @@ from .alarms import Alarm, Severity
 from .device import Device
 from .kinds import Kind
 from .members import DeviceSpec, VectorSpec
-from .spec import BOOL_CHOICES, Limits, PVSpec
+from .spec import BOOL_CHOICES, Limits, OnLimit, PVSpec
 
 _Alarm = Alarm  # the name Alarm is also a class attribute of the factory
 
@@ -55,23 +55,26 @@ class _PVFactory:
               description: str = "", units: str = "", precision: builtins.int = 3,
               limits: Limits | None = None, display_limits: Limits | None = None,
               alarm: _Alarm | None = None, writable: builtins.bool = False,
-              autosave: builtins.bool = False) -> PVSpec[builtins.float]:
-        """A double-precision scalar (CA DBR_DOUBLE, PVA NTScalar double)."""
+              autosave: builtins.bool = False, on_limit: OnLimit = "refuse"
+              ) -> PVSpec[builtins.float]:
+        """A double-precision scalar (CA DBR_DOUBLE, PVA NTScalar double).
+        ``on_limit="clamp"``: a put outside ``limits`` stores the nearest limit."""
         return PVSpec(Kind.FLOAT, initial, declared_at=_caller(), **_numeric_common(dict(
             name=name, description=description, units=units, precision=precision,
             limits=limits, display_limits=display_limits, alarm=alarm, writable=writable,
-            autosave=autosave)))
+            autosave=autosave, on_limit=on_limit)))
 
     def int(self, initial: builtins.int = 0, *, name: str | None = None,
             description: str = "", units: str = "", limits: Limits | None = None,
             display_limits: Limits | None = None, alarm: _Alarm | None = None,
-            writable: builtins.bool = False, autosave: builtins.bool = False
-            ) -> PVSpec[builtins.int]:
-        """A 32-bit integer scalar (CA DBR_LONG, PVA NTScalar int)."""
+            writable: builtins.bool = False, autosave: builtins.bool = False,
+            on_limit: OnLimit = "refuse") -> PVSpec[builtins.int]:
+        """A 32-bit integer scalar (CA DBR_LONG, PVA NTScalar int).
+        ``on_limit="clamp"``: a put outside ``limits`` stores the nearest limit."""
         return PVSpec(Kind.INT, initial, declared_at=_caller(), **_numeric_common(dict(
             name=name, description=description, units=units, limits=limits,
             display_limits=display_limits, alarm=alarm, writable=writable,
-            autosave=autosave)))
+            autosave=autosave, on_limit=on_limit)))
 
     def bool(self, initial: builtins.bool = False, *, name: str | None = None,
              description: str = "", states: tuple[str, str] = BOOL_CHOICES,
@@ -104,15 +107,18 @@ class _PVFactory:
                  description: str = "", units: str = "", precision: builtins.int = 3,
                  limits: Limits | None = None, display_limits: Limits | None = None,
                  alarm: _Alarm | None = None, writable: builtins.bool = False,
-                 autosave: builtins.bool = False) -> PVSpec[npt.NDArray[Any]]:
+                 autosave: builtins.bool = False, on_limit: OnLimit = "refuse"
+                 ) -> PVSpec[npt.NDArray[Any]]:
         """A 1-D numeric array of at most ``max_length`` elements
-        (CA array of the element type, PVA NTScalarArray)."""
+        (CA array of the element type, PVA NTScalarArray); ``on_limit="clamp"``
+        clamps each element of a put to ``limits``."""
         if initial is None:
             initial = np.zeros(0, dtype=dtype) if dtype in kinds.ARRAY_DTYPES else []
         return PVSpec(Kind.ARRAY, initial, declared_at=_caller(), **_numeric_common(dict(
             name=name, description=description, units=units, precision=precision,
             limits=limits, display_limits=display_limits, alarm=alarm, dtype=dtype,
-            max_length=max_length, writable=writable, autosave=autosave)))
+            max_length=max_length, writable=writable, autosave=autosave,
+            on_limit=on_limit)))
 
     def device(self, cls: type[D], *, name: str | None = None) -> DeviceSpec[D]:
         """One sub-device of class ``cls`` (made with ``cls()``): its PVs are served

@@ -9,10 +9,11 @@
 from __future__ import annotations
 
 import builtins
+import math
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, Never, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, Never, overload
 
 import numpy as np
 from typing_extensions import TypeVar
@@ -38,6 +39,9 @@ MAX_UNITS = 7
 BOOL_CHOICES = ("Off", "On")
 
 Limits = tuple[builtins.float, builtins.float]
+#: What a put outside the control limits does: refused (the default), or stored
+#: clamped to the nearest limit, as an ao record with DRVH/DRVL does.
+OnLimit = Literal["refuse", "clamp"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,6 +66,7 @@ class PVSpec(Generic[T]):
     max_length: int = 1
     writable: bool = False
     autosave: bool = False
+    on_limit: OnLimit = "refuse"
     declared_at: str = ""
     attr: str = field(default="", compare=False)
 
@@ -83,6 +88,10 @@ class PVSpec(Generic[T]):
         for label, lim in (("limits", self.limits), ("display_limits", self.display_limits)):
             if lim is not None and not (len(lim) == 2 and lim[0] < lim[1]):
                 out.append(f"{label}={lim!r} must be (low, high) with low < high")
+        if self.on_limit not in ("refuse", "clamp"):
+            out.append(f"on_limit={self.on_limit!r} must be 'refuse' or 'clamp'")
+        elif self.on_limit == "clamp" and self.limits is None:
+            out.append("on_limit='clamp' needs limits=(low, high) to clamp to")
         if self.alarm is not None:
             if self.kind not in (Kind.FLOAT, Kind.INT, Kind.ARRAY):
                 out.append(f"alarm limits apply to numeric PVs, not {self.kind.value}")
@@ -123,6 +132,17 @@ class PVSpec(Generic[T]):
         if self.kind is Kind.STRING:
             return kinds.coerce_string(value)
         return kinds.coerce_array(value, np.dtype(self.dtype), self.max_length)
+
+    def clamped(self, value: Any) -> Any:
+        """``value`` limited to the control limits (a copy for an array)."""
+        if self.limits is None:
+            return value
+        lo, hi = self.limits
+        if isinstance(value, np.ndarray):
+            return np.clip(value, lo, hi).astype(value.dtype, copy=False)
+        if self.kind is Kind.INT:
+            return max(math.ceil(lo), min(math.floor(hi), value))
+        return max(lo, min(hi, value))
 
     def within_limits(self, value: Any) -> builtins.bool:
         """True when ``value`` is inside the control limits (or there are none)."""
@@ -202,6 +222,7 @@ class PVSpec(Generic[T]):
             "dtype": self.dtype if self.kind is Kind.ARRAY else None,
             "max_length": self.max_length if self.kind is Kind.ARRAY else 1,
             "autosave": self.autosave,
+            "on_limit": self.on_limit,
         }
 
 

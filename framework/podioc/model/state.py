@@ -132,7 +132,8 @@ class PV(Generic[T]):
     async def put(self, value: Any) -> None:
         """A client's put: refused with :class:`PutRefused` unless it passes every rule.
 
-        Order: writable, type and size, control limits, user validators; then
+        Order: writable, type and size, control limits (refused, or clamped with
+        ``on_limit="clamp"``), user validators; then
         the value is committed and posted, then ``on_put`` hooks are awaited.
         A refused put changes nothing.
         """
@@ -143,7 +144,9 @@ class PV(Generic[T]):
             raise PutRefused(f"{self.name} is read-only")
         try:
             new = spec.coerce(value)
-            if not spec.within_limits(new):
+            if spec.on_limit == "clamp":
+                new = spec.clamped(new)
+            elif not spec.within_limits(new):
                 lo, hi = spec.limits or (0, 0)
                 shown = new if not isinstance(new, np.ndarray) else "an element"
                 raise PutRefused(f"{shown} is outside the limits {lo:g} .. {hi:g}")
