@@ -201,6 +201,19 @@ def test_write_denied_group(ioc: IocProcess, at: Any, protocol: str) -> None:
     assert direct(ioc, "DENIED") == before
 
 
+def test_metadata_fields_follow_the_rules_of_their_pv(ioc: IocProcess, at: Any,
+                                                      protocol: str) -> None:
+    """``.HOPR`` is writable with the PV's WRITE right, also on a read-only PV."""
+    client = at()
+    high = 5000.0 if protocol == "ca" else 6000.0
+    assert client.put("DENIED.HOPR", high) is False
+    assert client.get("DENIED.HOPR") != high
+    assert client.put("ALLOWED.HOPR", high) is True
+    assert client.get("ALLOWED.HOPR") == high
+    assert client.put("RO.HOPR", high) is True
+    assert client.get("RO.HOPR") == high
+
+
 def test_host_allowed_by_ip(ioc: IocProcess, at: Any, protocol: str) -> None:
     client = at(LAB)
     value = 21.0 if protocol == "ca" else 22.0

@@ -118,14 +118,19 @@ def status_via_ca(ctx: Any, ioc: IocProcess) -> tuple[str, int]:
     return response.data[0].decode(), int(response.metadata.severity)
 
 
-# -- round trip ---------------------------------------------------------------------------
-def test_round_trip_ca_and_pva_puts_restored_on_both(ioc_factory: IocFactory,
-                                                     tmp_path: Path) -> None:
+def start_basic(ioc_factory: IocFactory, tmp_path: Path) -> tuple[str, Path, Path, IocProcess]:
+    """A first AutosaveBasic IOC saving to ``tmp_path/sav``: (prefix, config, file, IOC)."""
     prefix = unique_prefix("AS")
     savedir = tmp_path / "sav"
     cfg = write_config(tmp_path, savedir=savedir)
-    path = sav_path(savedir, prefix)
-    first = ioc_factory(cfg, prefix=prefix, name="first")
+    return prefix, cfg, sav_path(savedir, prefix), ioc_factory(cfg, prefix=prefix,
+                                                                 name="first")
+
+
+# -- round trip ---------------------------------------------------------------------------
+def test_round_trip_ca_and_pva_puts_restored_on_both(ioc_factory: IocFactory,
+                                                     tmp_path: Path) -> None:
+    prefix, cfg, path, first = start_basic(ioc_factory, tmp_path)
     with caproto_client(first) as ca:
         assert status_via_ca(ca, first) == ("NO_FILE", 0)
         ca_write(ca, first.pv("LEVEL"), 42.25)
@@ -157,6 +162,34 @@ def test_round_trip_ca_and_pva_puts_restored_on_both(ioc_factory: IocFactory,
     assert seen_ca == expected
     assert seen_pva == expected
     assert "OK: restored 6 of 6 saved values" in second.log_text()
+
+
+def test_metadata_written_by_clients_is_saved_and_restored(ioc_factory: IocFactory,
+                                                           tmp_path: Path) -> None:
+    """A written ``.EGU``/``.HIHI``/``.HHSV`` of an autosaved PV survives a restart;
+    fields left as declared are not written to the file."""
+    prefix, cfg, path, first = start_basic(ioc_factory, tmp_path)
+    with caproto_client(first) as ca:
+        ca_write(ca, first.pv("LEVEL.EGU"), "cm", string=True)
+        ca_write(ca, first.pv("LEVEL.HIHI"), 5.0)  # LEVEL is 10: a MAJOR alarm now
+        ca_write(ca, first.pv("LEVEL.HHSV"), "MINOR", string=True)
+        ca_write(ca, first.pv("SCRATCH.EGU"), "V", string=True)  # not autosaved
+    wait_saved(path, first.pv("LEVEL.HHSV"), "MINOR")
+    assert first.stop() == 0
+    values = saved(path)
+    assert values is not None
+    assert {k: v for k, v in values.items() if "." in k} == {
+        first.pv("LEVEL.EGU"): "cm", first.pv("LEVEL.HIHI"): 5.0,
+        first.pv("LEVEL.HHSV"): "MINOR"}
+
+    second = ioc_factory(cfg, prefix=prefix, name="second")
+    with pva_client(second, nt=False) as pva:
+        level = pva.get(second.pv("LEVEL"), timeout=10)
+        assert level["display.units"] == "cm"
+        assert level["valueAlarm.highAlarmLimit"] == 5.0
+        assert (level["alarm.severity"], level["alarm.message"]) == (1, "HIHI")
+        assert pva.get(second.pv("SCRATCH"), timeout=10)["display.units"] == ""
+    assert "OK: restored 9 of 9 saved values" in second.log_text()
 
 
 # -- shutdown ----------------------------------------------------------------------------

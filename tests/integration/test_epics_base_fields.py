@@ -2,7 +2,8 @@
 
 Each PV answers, over CA and PVA, the fields of the record type it corresponds to (ao/ai,
 longout/longin, bo/bi, mbbo/mbbi, stringout/stringin, waveform), made on the
-first search; SEVR and STAT follow the alarm. The fields are read-only.
+first search; SEVR and STAT follow the alarm. Metadata fields take writes
+(test_epics_base_metadata.py); the others are read-only.
 """
 
 from __future__ import annotations
@@ -56,9 +57,10 @@ def test_sevr_and_stat_follow_the_alarm(allkinds: IocProcess) -> None:
 
 
 def test_fields_are_read_only_and_val_is_the_pv(allkinds: IocProcess) -> None:
+    """Fields besides the metadata operators change (test_epics_base_metadata) are read-only."""
     base = epics_base()
-    result = base.run("caput", "-w", "2", allkinds.pv("FLOAT.DESC"), "changed", target=allkinds)
-    assert caget(allkinds, "FLOAT.DESC") == {"FLOAT.DESC": "A float"}, result.output
+    result = base.run("caput", "-w", "2", allkinds.pv("FLOAT.RTYP"), "ai", target=allkinds)
+    assert caget(allkinds, "FLOAT.RTYP") == {"FLOAT.RTYP": "ao"}, result.output
     assert base.run("caput", allkinds.pv("FLOAT.VAL"), "2.5", target=allkinds).returncode == 0
     try:
         assert caget(allkinds, "FLOAT") == {"FLOAT": "2.5"}
@@ -80,7 +82,7 @@ def test_fields_over_pva(allkinds: IocProcess, name: str, text: str) -> None:
     assert pvget(allkinds, name).endswith(text)
 
 
-def test_pva_sevr_follows_the_alarm_and_fields_refuse_puts(allkinds: IocProcess) -> None:
+def test_pva_sevr_follows_the_alarm_and_read_only_fields_refuse_puts(allkinds: IocProcess) -> None:
     base = epics_base()
     assert pvget(allkinds, "FLOAT.SEVR").endswith("NO_ALARM")
     assert base.run("caput", allkinds.pv("FLOAT"), "60", target=allkinds).returncode == 0
@@ -89,5 +91,5 @@ def test_pva_sevr_follows_the_alarm_and_fields_refuse_puts(allkinds: IocProcess)
                    message="PVA SEVR follows the alarm")
     finally:
         base.run("caput", allkinds.pv("FLOAT"), "1.5", target=allkinds)
-    result = base.run("pvput", allkinds.pv("FLOAT.DESC"), "changed", target=allkinds)
+    result = base.run("pvput", allkinds.pv("FLOAT.RTYP"), "ai", target=allkinds)
     assert result.returncode != 0 and "read-only" in result.output, result.output

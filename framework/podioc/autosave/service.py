@@ -12,7 +12,10 @@ it is missing or corrupt, the newest valid generation is used. Each saved
 value must pass the type and limit rules of a client put (``spec.coerce``
 then ``spec.within_limits``); a value that
 fails is skipped, and the PV keeps its initial value, with a warning naming
-the PV, the value and the reason. User validators and ``on_put`` hooks are
+the PV, the value and the reason. Metadata fields a client wrote at run time
+(``NAME.EGU``, ``NAME.HIHI``...: only those that differ from the declaration)
+are saved as ``NAME.FIELD`` lines and restored after the values, through the
+same checks as a client's write. User validators and ``on_put`` hooks are
 *not* called: validators may depend on state that does not exist yet (a
 measured value, a device connection), and startup hooks, which run after
 the restore and see the restored values, are the place to send them to
@@ -47,6 +50,8 @@ from .._version import __version__
 from ..config import InstanceConfig
 from ..errors import ConfigError, PutRefused
 from ..model import IOC, PV, Severity, Status
+from ..model.metadata import changed_fields
+from ..model.records import split_field
 from ..util.threads import in_daemon_thread
 from . import fileformat
 from .settings import ENV_DIR, AutosaveSettings, file_name_for
@@ -172,6 +177,9 @@ class Autosave:
                 self._skipped += 1
             else:
                 restored += 1
+            for key in [k for k in self._pending if split_field(k)[0] == name]:
+                if not restore_field(live, split_field(key)[1], key, self._pending.pop(key)):
+                    self._skipped += 1
         self._settle_pending(ioc)
         if new:
             self.pvs = {**self.pvs, **new}
@@ -196,6 +204,7 @@ class Autosave:
     def _watch(self, pvs: Iterable[PV]) -> None:
         for live in pvs:
             self._unsubscribe.append(live.subscribe(self._on_change))
+            self._unsubscribe.append(live.subscribe_metadata(self._on_change))
         self._wake.set()  # first save soon: creates the file, replaces a bad one
 
     def _select(self, ioc: IOC) -> dict[str, PV]:
@@ -271,7 +280,12 @@ class Autosave:
             return
         saved = loaded.file
         restored, skipped = 0, 0
+        fields: list[tuple[PV, str, str, Any]] = []
         for name, value in saved.values.items():
+            base, field = split_field(name)
+            if field and base in self.pvs:
+                fields.append((self.pvs[base], field, name, value))
+                continue
             live = self.pvs.get(name)
             if live is None:
                 if self._defer and name not in ioc.pvs:
@@ -291,6 +305,11 @@ class Autosave:
                 skipped += 1
             else:
                 restored += 1
+        for live, field, name, value in fields:  # after the values: a limit may alarm
+            if restore_field(live, field, name, value):
+                restored += 1
+            else:
+                skipped += 1
         missing = [name for name in self.pvs if name not in saved.values]
         if missing:
             log.info("not in the file, kept initial values: %s", ", ".join(missing))
@@ -323,8 +342,14 @@ class Autosave:
         self._wake.set()
 
     def snapshot(self) -> dict[str, Any]:
-        """Name -> saveable value of every saved PV, at this instant."""
-        return {name: saveable(live) for name, live in self.pvs.items()}
+        """Name -> saveable value of every saved PV, at this instant; and
+        ``NAME.FIELD`` -> value of each metadata field a client changed."""
+        out: dict[str, Any] = {}
+        for name, live in self.pvs.items():
+            out[name] = saveable(live)
+            for field, value in changed_fields(live.declared, live.spec).items():
+                out[f"{name}.{field}"] = value
+        return out
 
     async def run(self) -> None:
         """The writer task: save after changes (debounced) and every ``period``."""
@@ -424,3 +449,13 @@ class Autosave:
             severity, status = Severity.MINOR, Status.DISABLE
         live.set(state)
         live.set_alarm(severity, status, f"autosave {state}")
+
+
+def restore_field(live: PV, field: str, name: str, value: Any) -> bool:
+    """Restore one saved metadata field (``NAME.FIELD``); False (logged) if refused."""
+    try:
+        live.set_field(field, value)
+    except PutRefused as exc:
+        log.warning("skipped saved value %s = %s: %s", name, shown(value), exc)
+        return False
+    return True

@@ -41,17 +41,21 @@ class PV(Generic[T]):
     (see :mod:`.threads`).
     """
 
-    __slots__ = ("_alarm", "_closed", "_home", "_raw", "_subscribers", "_timestamp_ns",
-                 "_user_alarm", "name", "on_put_hooks", "spec", "validators")
+    __slots__ = ("_alarm", "_closed", "_home", "_meta_subscribers", "_raw", "_subscribers",
+                 "_timestamp_ns", "_user_alarm", "declared", "name", "on_put_hooks", "spec",
+                 "validators")
 
     def __init__(self, spec: PVSpec[T], name: str) -> None:
         self.spec = spec
+        #: The spec as declared; ``spec`` differs once a client wrote a metadata field.
+        self.declared = spec
         self.name = name
         self._raw: Any = spec.coerce(spec.initial)
         self._timestamp_ns = time.time_ns()
         self._user_alarm = NO_ALARM
         self._alarm = self._evaluate_alarm()
         self._subscribers: list[Subscriber] = []
+        self._meta_subscribers: list[Subscriber] = []
         self._closed = False
         self._home: Home | None = None
         self.validators: list[Validator] = []
@@ -161,6 +165,33 @@ class PV(Generic[T]):
         self._commit(new, None)
         for hook in self.on_put_hooks:
             await hook(self.value)
+
+    def set_field(self, field: str, value: Any) -> None:
+        """A client's write of a metadata field (``DESC``, ``EGU``, ``HOPR``, ``HIHI``,
+        ``HHSV``...; see :mod:`.metadata`): the PV gets the new metadata, its
+        metadata subscribers are told, and a changed alarm limit re-evaluates the
+        alarm (posted like any change). Raises :class:`PutRefused`, changing
+        nothing, on a bad value. Call on the event loop's thread."""
+        from .metadata import with_field
+
+        if self._closed:
+            raise PutRefused(f"{self.name}: the IOC is shutting down; puts are closed")
+        try:
+            self.spec = with_field(self.spec, field, value)
+        except PutRefused as exc:
+            raise PutRefused(f"{self.name}.{field}: {exc}") from None
+        for fn in tuple(self._meta_subscribers):
+            try:
+                fn(self)
+            except Exception:
+                log.exception("metadata subscriber of %s failed", self.name)
+        if self._evaluate_alarm() != self._alarm:
+            self._commit(self._raw, None)
+
+    def subscribe_metadata(self, fn: Subscriber) -> Callable[[], None]:
+        """Call ``fn(pv)`` after each change of metadata (:meth:`set_field`)."""
+        self._meta_subscribers.append(fn)
+        return lambda: self._meta_subscribers.remove(fn)
 
     def validator(self, fn: Callable[[T], Awaitable[T | None]]
                   ) -> Callable[[T], Awaitable[T | None]]:

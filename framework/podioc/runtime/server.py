@@ -206,7 +206,8 @@ class Runtime:
         providers.update(extras)
         provider = pva_access.make_provider(providers, self.policy, self.budget,
                                             guard.channel_made)
-        fields = make_field_provider(self.ioc.pvs, providers)  # <PV>.<FIELD>, on first use
+        # <PV>.<FIELD>, made on first use
+        fields = make_field_provider(self.ioc.pvs, providers, pva_access.put_guard(self.policy))
         server = Server(providers=[provider, fields], conf=self.settings.pva_conf(),
                         useenv=False)
         server.podioc_provider = provider  # p4p holds providers weakly

@@ -26,6 +26,7 @@ from caproto import AccessRights
 from ...access.acf import Access
 from ...access.hosts import normalize_ip
 from ...access.policy import AccessPolicy
+from ...model.metadata import WRITABLE_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ def decide(circuit: Any, db_entry: Any) -> tuple[Access, bool]:
     pv = getattr(db_entry, "pv", None)
     if pv is None:  # not a podioc channel
         return Access.WRITE, False
-    writable = pv.spec.writable and not getattr(db_entry, "field", "")  # fields: read-only
+    field = getattr(db_entry, "field", "")
+    writable = field in WRITABLE_FIELDS if field else pv.spec.writable
     cap = Access.WRITE if writable else Access.READ
     if policy is None:
         return cap, False

@@ -21,24 +21,28 @@ from caproto import (
     AccessRights,
     AlarmSeverity,
     AlarmStatus,
-    CaprotoError,
     ChannelType,
     SubscriptionType,
     TimeStamp,
-    backend,
-    native_type,
 )
 
-from ...errors import PutRefused
 from ...model.kinds import Kind
 from ...model.records import record_type, split_field
+from ...model.spec import PVSpec
 from ...model.state import PV
 from ...util.gcpause import gc_paused
 from ...util.tasks import watch
 from ..typemap import control_limits, display_limits, mapping
-from .dbr import STRING_TYPES, STS_LAYOUT, AckState, class_name, float_strings, stsack
+from .dbr import (
+    STRING_TYPES,
+    STS_LAYOUT,
+    AckState,
+    class_name,
+    float_strings,
+    from_wire,
+    stsack,
+)
 from .fields import make_field_channel
-from .guard import ConversionDirection
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,14 @@ class _Bound:
         self.ack = AckState()
         self._copy_state()
         pv.subscribe(self._on_change)
+        pv.subscribe_metadata(self._on_metadata)
+
+    def _on_metadata(self, pv: PV) -> None:
+        """New metadata (a written ``.EGU``, ``.HIHI``...): caproto's copy, then DBE_PROPERTY."""
+        self._data.update(metadata(pv.spec))  # type: ignore[attr-defined]
+        self._content.clear()  # type: ignore[attr-defined]
+        if self._monitored():
+            self._queue_publish(SubscriptionType.DBE_PROPERTY)
 
     def check_access(self, hostname: str, username: str) -> AccessRights:
         if self.pv.spec.writable:
@@ -90,15 +102,7 @@ class _Bound:
             await super().write_from_dbr(data, data_type, metadata,  # type: ignore[misc]
                                          flags=flags)
             return
-        try:
-            value = backend.convert_values(
-                values=data, from_dtype=native_type(data_type), to_dtype=self.data_type,  # type: ignore[attr-defined]
-                string_encoding=self.string_encoding,  # type: ignore[attr-defined]
-                enum_strings=getattr(self, "enum_strings", None),
-                direction=ConversionDirection.FROM_WIRE)
-        except (CaprotoError, ValueError, TypeError) as exc:  # e.g. an unknown enum string
-            reason = str(exc) or str(exc.__cause__ or "") or type(exc).__name__
-            raise PutRefused(f"{self.pv.name}: {reason}") from None
+        value = from_wire(self, data, data_type, self.pv.name)
         if isinstance(value, bytes) and self.pv.spec.kind is Kind.ARRAY:
             value = np.frombuffer(value, dtype=np.uint8)  # DBR_CHAR data arrive as bytes
         await self.pv.put(value)
@@ -203,6 +207,23 @@ def _nan_if_none(value: float | None, integral: bool) -> float:
     return value
 
 
+def metadata(spec: PVSpec) -> dict[str, Any]:
+    """caproto's metadata of a numeric PV (units, limits); {} for other kinds."""
+    if not spec.is_numeric:
+        return {}
+    integral = spec.is_integral
+    lo, hi = display_limits(spec)
+    clo, chi = control_limits(spec)
+    alarm = spec.alarm
+    return dict(
+        units=spec.units, lower_disp_limit=lo, upper_disp_limit=hi,
+        lower_ctrl_limit=clo, upper_ctrl_limit=chi,
+        lower_alarm_limit=_nan_if_none(alarm.lolo if alarm else None, integral),
+        lower_warning_limit=_nan_if_none(alarm.low if alarm else None, integral),
+        upper_warning_limit=_nan_if_none(alarm.high if alarm else None, integral),
+        upper_alarm_limit=_nan_if_none(alarm.hihi if alarm else None, integral))
+
+
 def make_channel(pv: PV) -> Any:
     """Build the caproto ChannelData serving one model PV."""
     spec = pv.spec
@@ -213,20 +234,10 @@ def make_channel(pv: PV) -> Any:
     if spec.kind in (Kind.ENUM, Kind.BOOL):
         kwargs["enum_strings"] = list(spec.choices)
     elif spec.is_numeric:
-        integral = spec.is_integral
-        lo, hi = display_limits(spec)
-        clo, chi = control_limits(spec)
-        alarm = spec.alarm
-        kwargs.update(
-            units=spec.units, lower_disp_limit=lo, upper_disp_limit=hi,
-            lower_ctrl_limit=clo, upper_ctrl_limit=chi,
-            lower_alarm_limit=_nan_if_none(alarm.lolo if alarm else None, integral),
-            lower_warning_limit=_nan_if_none(alarm.low if alarm else None, integral),
-            upper_warning_limit=_nan_if_none(alarm.high if alarm else None, integral),
-            upper_alarm_limit=_nan_if_none(alarm.hihi if alarm else None, integral))
+        kwargs.update(metadata(spec))
         if spec.kind is Kind.ARRAY:
             kwargs["max_length"] = spec.max_length
-        if spec.kind is Kind.FLOAT or (spec.kind is Kind.ARRAY and not integral):
+        if spec.kind is Kind.FLOAT or (spec.kind is Kind.ARRAY and not spec.is_integral):
             kwargs["precision"] = spec.precision
     if spec.kind is Kind.ARRAY and spec.dtype == "uint8":
         kwargs["strip_null_terminator"] = False

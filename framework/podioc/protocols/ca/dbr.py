@@ -17,7 +17,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from caproto import DBR_TYPES, ChannelType
+from caproto import DBR_TYPES, CaprotoError, ChannelType, backend, native_type
+
+from ...errors import PutRefused
+from .guard import ConversionDirection
 
 #: String requests whose payload is a value as text.
 STRING_TYPES = frozenset({ChannelType.STRING, ChannelType.STS_STRING,
@@ -112,3 +115,17 @@ def class_name(record_type: str) -> Any:
     dbr = DBR_TYPES[ChannelType.CLASS_NAME]()
     dbr.value = record_type.encode()
     return dbr
+
+
+def from_wire(channel: Any, data: Any, data_type: ChannelType, name: str) -> Any:
+    """A client's write converted to ``channel``'s type (caproto's conversion);
+    :class:`PutRefused` naming ``name`` when it cannot be."""
+    try:
+        return backend.convert_values(
+            values=data, from_dtype=native_type(data_type), to_dtype=channel.data_type,
+            string_encoding=channel.string_encoding,
+            enum_strings=getattr(channel, "enum_strings", None),
+            direction=ConversionDirection.FROM_WIRE)
+    except (CaprotoError, ValueError, TypeError) as exc:  # e.g. an unknown enum string
+        reason = str(exc) or str(exc.__cause__ or "") or type(exc).__name__
+        raise PutRefused(f"{name}: {reason}") from None

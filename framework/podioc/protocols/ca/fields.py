@@ -1,9 +1,12 @@
 """Record fields over CA (``P:X.DESC``, ``P:X.SEVR``, ...), made on first search.
 
-A field channel is a read-only caproto ChannelData built from the PV's spec
-(:mod:`podioc.model.records`); SEVR, STAT and NORD follow the PV's state and
-post to their monitors (STAT, a menu of 22 choices, is served as a string: CA
-enums carry at most 16). ``P:X.VAL`` is the PV's own channel. Nothing exists
+A field channel is a caproto ChannelData built from the PV's spec
+(:mod:`podioc.model.records`); SEVR, STAT and NORD follow the PV's state, the
+others its metadata, and post to their monitors (STAT, a menu of 22 choices,
+is served as a string: CA enums carry at most 16). The metadata fields of
+:data:`~podioc.model.metadata.WRITABLE_FIELDS` take writes (through the access
+rules, as the PV's own name) and change the PV's metadata on both protocols;
+the others are read-only. ``P:X.VAL`` is the PV's own channel. Nothing exists
 for a field until a client searches for it.
 """
 
@@ -16,24 +19,42 @@ from typing import Any
 import caproto as ca
 from caproto import MAX_ENUM_STATES, AccessRights, SubscriptionType
 
+from ...errors import PutRefused
 from ...model import records
+from ...model.metadata import WRITABLE_FIELDS
 from ...model.state import PV
+from .dbr import from_wire
 
 log = logging.getLogger(__name__)
 
 
 class _FieldMixin:
-    """Read-only field; live fields copy the PV's state and publish on change."""
+    """A field: copies the PV's state or metadata and publishes on change; the
+    metadata fields operators change take writes."""
 
     pv: PV
     field: str
 
     def check_access(self, hostname: str, username: str) -> AccessRights:
+        if self.field in WRITABLE_FIELDS:
+            return AccessRights.READ | AccessRights.WRITE
         return AccessRights.READ
+
+    async def write_from_dbr(self, data: Any, data_type: ca.ChannelType, metadata: Any, *,
+                             flags: int = 0) -> None:
+        if self.field not in WRITABLE_FIELDS:
+            raise PutRefused(f"{self.pv.name}.{self.field} is read-only")
+        value = from_wire(self, data, data_type, f"{self.pv.name}.{self.field}")
+        if not isinstance(value, str | bytes) and len(value) == 1:
+            value = value[0]
+        self.pv.set_field(self.field, value)
 
     def _follow(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
-        self.pv.subscribe(self._on_change)
+        if self.field in records.LIVE_FIELDS:
+            self.pv.subscribe(self._on_change)
+        else:
+            self.pv.subscribe_metadata(self._on_change)
 
     def _current(self) -> Any:
         pv = self.pv
@@ -88,6 +109,5 @@ def make_field_channel(pv: PV, field: str) -> Any | None:
         kwargs["string_encoding"] = "utf-8"
     channel = _classes[kind](**kwargs)
     channel.pv, channel.field = pv, field
-    if field in records.LIVE_FIELDS:
-        channel._follow()
+    channel._follow()
     return channel

@@ -151,6 +151,11 @@ class PVABinding:
                                initial=initial_value(pv, self.nt),
                                wrap=_identity, unwrap=_identity)
         pv.subscribe(self._on_change)
+        pv.subscribe_metadata(self._on_metadata)
+
+    def _on_metadata(self, pv: PV) -> None:
+        """New metadata (a written ``.EGU``, ``.HIHI``...): post the whole structure."""
+        self.shared.post(initial_value(pv, self.nt))
 
     def _on_change(self, pv: PV) -> None:
         update = Value(self.nt.type, {"value": _value_field(pv), "alarm": _alarm(pv),

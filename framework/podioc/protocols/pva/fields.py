@@ -1,10 +1,13 @@
 """Record fields over PVA (``P:X.DESC`` ...), made when a client first asks.
 
 A p4p ``DynamicProvider`` answers searches for ``<PV>.<FIELD>`` where the PV's
-record type has that field (:mod:`podioc.model.records`) and makes a
-read-only NTScalar (NTEnum for menus) on first use. p4p calls the handler
-from its own threads, so the channels are thread-based SharedPVs; SEVR, STAT
-and NORD are re-posted from the event loop when the PV changes.
+record type has that field (:mod:`podioc.model.records`) and makes an
+NTScalar (NTEnum for menus) on first use. p4p calls the handler from its own
+threads, so the channels are thread-based SharedPVs; SEVR, STAT and NORD are
+re-posted from the event loop when the PV changes, the other fields when its
+metadata does. The fields of :data:`~podioc.model.metadata.WRITABLE_FIELDS`
+take puts (through the access rules, as the PV's own name), applied on the
+event loop; the others refuse them.
 """
 
 from __future__ import annotations
@@ -20,17 +23,51 @@ from p4p.nt import NTEnum, NTScalar
 from p4p.server import DynamicProvider
 from p4p.server.thread import SharedPV
 
+from ...errors import PutRefused
 from ...model import records
+from ...model.metadata import WRITABLE_FIELDS
 from ...model.state import PV
+from .channels import PutGuard
 
 log = logging.getLogger(__name__)
 
 _NT = {records.STRING: "s", records.DOUBLE: "d", records.LONG: "i"}
 
 
-class _ReadOnly:
-    def put(self, pv: SharedPV, op: Any) -> None:
-        op.done(error=f"{op.name()}: record fields are read-only over PVA")
+#: How long a field put may wait for the event loop (s).
+PUT_TIMEOUT = 10.0
+
+
+class _FieldPut:
+    """p4p handler of one field: a put of a writable field goes to the model."""
+
+    def __init__(self, pv: PV, field: str, guard: PutGuard | None,
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self.pv, self.field, self.guard, self.loop = pv, field, guard, loop
+
+    def put(self, shared: SharedPV, op: Any) -> None:
+        try:
+            if self.field not in WRITABLE_FIELDS:
+                raise PutRefused(f"{self.pv.name}.{self.field} is read-only")
+            if self.guard is not None:
+                self.guard(self.pv, op)
+            request = op.value()
+            key = "value.index" if request.has("value.index") else "value"
+            if not request.changed(key):
+                raise PutRefused(f"{self.pv.name}.{self.field}: put carries no value")
+            value = request[key]
+
+            async def apply() -> None:
+                self.pv.set_field(self.field, value)
+
+            asyncio.run_coroutine_threadsafe(apply(), self.loop).result(PUT_TIMEOUT)
+        except PutRefused as exc:
+            op.done(error=str(exc))
+        except Exception as exc:
+            log.exception("put to %s.%s failed", self.pv.name, self.field)
+            op.done(error=f"{self.pv.name}.{self.field}: {type(exc).__name__}: {exc}")
+        else:
+            op.done()
 
 
 def _value(pv: PV, field: str) -> Any:
@@ -56,10 +93,11 @@ class FieldChannels:
     """The DynamicProvider handler: ``<PV>.<FIELD>`` -> a SharedPV, made once."""
 
     def __init__(self, pvs: dict[str, PV], values: dict[str, Any],
-                 loop: asyncio.AbstractEventLoop) -> None:
+                 loop: asyncio.AbstractEventLoop, guard: PutGuard | None = None) -> None:
         self.pvs = pvs
         self.values = values  # PV name -> its own SharedPV (what <PV>.VAL is)
         self.loop = loop
+        self.guard = guard  # access rules for puts (see .access)
         self.made: dict[str, SharedPV] = {}
         self.lock = threading.Lock()
 
@@ -84,10 +122,10 @@ class FieldChannels:
         with self.lock:
             shared = self.made.get(name)
             if shared is None:
-                shared = SharedPV(handler=_ReadOnly(), initial=_wrap(fdef, _value(pv, field)))
+                shared = SharedPV(handler=_FieldPut(pv, field, self.guard, self.loop),
+                                  initial=_wrap(fdef, _value(pv, field)))
                 self.made[name] = shared
-                if field in records.LIVE_FIELDS:
-                    self.loop.call_soon_threadsafe(self._follow, pv, field, fdef, shared)
+                self.loop.call_soon_threadsafe(self._follow, pv, field, fdef, shared)
             return shared
 
     def _follow(self, pv: PV, field: str, fdef: records.FieldDef, shared: SharedPV) -> None:
@@ -100,11 +138,16 @@ class FieldChannels:
                 shared.post(_wrap(fdef, value))
 
         changed(pv)
-        pv.subscribe(changed)
+        if field in records.LIVE_FIELDS:
+            pv.subscribe(changed)
+        else:
+            pv.subscribe_metadata(changed)
 
 
-def make_field_provider(pvs: dict[str, PV], values: dict[str, Any]) -> Any:
+def make_field_provider(pvs: dict[str, PV], values: dict[str, Any],
+                        guard: PutGuard | None = None) -> Any:
     """The provider of record fields (keep a reference: p4p holds providers weakly);
-    ``values`` maps each PV's name to its SharedPV (served as ``<PV>.VAL``)."""
+    ``values`` maps each PV's name to its SharedPV (served as ``<PV>.VAL``);
+    ``guard(pv, op)`` applies the access rules to field puts."""
     return DynamicProvider("podioc-fields",
-                           FieldChannels(pvs, values, asyncio.get_running_loop()))
+                           FieldChannels(pvs, values, asyncio.get_running_loop(), guard))
