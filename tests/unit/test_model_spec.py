@@ -56,6 +56,7 @@ def test_declared_at_is_the_call_site() -> None:
     (lambda: pv.waveform(2, [1, 2, 3]), "array of 3 elements exceeds the maximum of 2"),
     (lambda: pv.waveform(4, [300], dtype="uint8"), "out of the uint8 range"),
     (lambda: pv.float(0.0, on_limit="clamp"), "on_limit='clamp' needs limits=(low, high)"),
+    (lambda: pv.float(0.0, deadband=-1), "deadband=-1: a number >= 0"),
     (lambda: pv.float(0.0, limits=(0, 1), on_limit="wrap"),  # type: ignore[arg-type]
      "on_limit='wrap' must be 'refuse' or 'clamp'"),
 ])
@@ -108,7 +109,7 @@ def test_describe_keys() -> None:
                    "precision": 3, "limits": [0.0, 5.0], "display_limits": None,
                    "alarm": {"lolo": None, "low": None, "high": 4, "hihi": None},
                    "choices": None, "dtype": "float64", "max_length": 8, "autosave": False,
-                   "on_limit": "refuse"}
+                   "on_limit": "refuse", "deadband": None, "archive_deadband": None}
     assert pv.enum(["A", "B"]).describe()["choices"] == ["A", "B"]
     assert pv.bool().describe()["max_length"] == 1
 

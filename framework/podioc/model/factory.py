@@ -55,26 +55,32 @@ class _PVFactory:
               description: str = "", units: str = "", precision: builtins.int = 3,
               limits: Limits | None = None, display_limits: Limits | None = None,
               alarm: _Alarm | None = None, writable: builtins.bool = False,
-              autosave: builtins.bool = False, on_limit: OnLimit = "refuse"
-              ) -> PVSpec[builtins.float]:
+              autosave: builtins.bool = False, on_limit: OnLimit = "refuse",
+              deadband: builtins.float | None = None,
+              archive_deadband: builtins.float | None = None) -> PVSpec[builtins.float]:
         """A double-precision scalar (CA DBR_DOUBLE, PVA NTScalar double).
-        ``on_limit="clamp"``: a put outside ``limits`` stores the nearest limit."""
+        ``on_limit="clamp"``: a put outside ``limits`` stores the nearest limit.
+        ``deadband``/``archive_deadband`` (an ai's MDEL/ADEL): CA value/log
+        monitors get a change only when it moves the value by more than that."""
         return PVSpec(Kind.FLOAT, initial, declared_at=_caller(), **_numeric_common(dict(
             name=name, description=description, units=units, precision=precision,
             limits=limits, display_limits=display_limits, alarm=alarm, writable=writable,
-            autosave=autosave, on_limit=on_limit)))
+            autosave=autosave, on_limit=on_limit, deadband=deadband,
+            archive_deadband=archive_deadband)))
 
     def int(self, initial: builtins.int = 0, *, name: str | None = None,
             description: str = "", units: str = "", limits: Limits | None = None,
             display_limits: Limits | None = None, alarm: _Alarm | None = None,
             writable: builtins.bool = False, autosave: builtins.bool = False,
-            on_limit: OnLimit = "refuse") -> PVSpec[builtins.int]:
+            on_limit: OnLimit = "refuse", deadband: builtins.float | None = None,
+            archive_deadband: builtins.float | None = None) -> PVSpec[builtins.int]:
         """A 32-bit integer scalar (CA DBR_LONG, PVA NTScalar int).
-        ``on_limit="clamp"``: a put outside ``limits`` stores the nearest limit."""
+        ``on_limit``, ``deadband`` and ``archive_deadband`` as for :meth:`float`."""
         return PVSpec(Kind.INT, initial, declared_at=_caller(), **_numeric_common(dict(
             name=name, description=description, units=units, limits=limits,
             display_limits=display_limits, alarm=alarm, writable=writable,
-            autosave=autosave, on_limit=on_limit)))
+            autosave=autosave, on_limit=on_limit, deadband=deadband,
+            archive_deadband=archive_deadband)))
 
     def bool(self, initial: builtins.bool = False, *, name: str | None = None,
              description: str = "", states: tuple[str, str] = BOOL_CHOICES,

@@ -2,7 +2,8 @@
 
 The fields operators change on EPICS IOCs: ``DESC``, ``EGU``, ``HOPR``/``LOPR``
 (display limits), the alarm limits ``HIHI``/``HIGH``/``LOW``/``LOLO`` and their
-severities ``HHSV``/``HSV``/``LSV``/``LLSV``. A write gives the PV a new spec
+severities ``HHSV``/``HSV``/``LSV``/``LLSV``, and the monitor deadbands
+``MDEL``/``ADEL`` (negative: every change is posted). A write gives the PV a new spec
 (:func:`with_field`); the live PV then re-evaluates its alarm and tells its
 metadata subscribers (:meth:`podioc.model.state.PV.set_field`). ``HYST`` stays
 read-only (the model has no alarm hysteresis), as do the control limits
@@ -22,7 +23,8 @@ from .spec import PVSpec
 
 #: Record fields a client may write, whatever the PV's own ``writable``.
 WRITABLE_FIELDS = frozenset({"DESC", "EGU", "HOPR", "LOPR", "HIHI", "HIGH", "LOW", "LOLO",
-                             "HHSV", "HSV", "LSV", "LLSV"})
+                             "HHSV", "HSV", "LSV", "LLSV", "MDEL", "ADEL"})
+_DEADBANDS = {"MDEL": "deadband", "ADEL": "archive_deadband"}
 _LIMITS = {"HIHI": "hihi", "HIGH": "high", "LOW": "low", "LOLO": "lolo"}
 _SEVERITIES = {"HHSV": "hihi", "HSV": "high", "LSV": "low", "LLSV": "lolo"}
 #: Sizes of DESC and EGU in EPICS records, in bytes with the terminating NUL.
@@ -48,10 +50,14 @@ def with_field(spec: PVSpec[Any], field: str, value: Any) -> PVSpec[Any]:
             raise PutRefused(f"{number:g} leaves the display range empty "
                              f"(LOPR {lo:g}, HOPR {hi:g}); LOPR must be below HOPR")
         return dataclasses.replace(spec, display_limits=(lo, hi))
+    if field in _DEADBANDS:  # negative: every change is posted
+        number = _number(value, allow_nan=False)
+        changes: dict[str, Any] = {_DEADBANDS[field]: None if number < 0 else number}
+        return dataclasses.replace(spec, **changes)
     alarm = spec.alarm or Alarm()
     if field in _LIMITS:
         number = _number(value, allow_nan=True)
-        changes: dict[str, Any] = {_LIMITS[field]: None if math.isnan(number) else number}
+        changes = {_LIMITS[field]: None if math.isnan(number) else number}
         alarm = dataclasses.replace(alarm, **changes)
     elif field in _SEVERITIES:
         changes = {f"{_SEVERITIES[field]}_severity": _severity(value)}
@@ -104,6 +110,9 @@ def field_state(spec: PVSpec[Any], field: str) -> Any:
     if field in ("HOPR", "LOPR"):
         lo, hi = spec.display_limits or spec.limits or (0.0, 0.0)
         return float(hi if field == "HOPR" else lo)
+    if field in _DEADBANDS:
+        band = getattr(spec, _DEADBANDS[field])
+        return -1.0 if band is None else float(band)
     alarm = spec.alarm or Alarm()
     if field in _LIMITS:
         limit = getattr(alarm, _LIMITS[field])

@@ -64,7 +64,8 @@ def field_names(spec: PVSpec) -> dict[str, FieldDef]:
         out.update({f: FieldDef(DOUBLE) for f in ("HOPR", "LOPR")})
         out["EGU"] = FieldDef(STRING)
         if kind is not Kind.ARRAY:
-            out.update({f: FieldDef(DOUBLE) for f in ("HIHI", "HIGH", "LOW", "LOLO", "HYST")})
+            out.update({f: FieldDef(DOUBLE) for f in ("HIHI", "HIGH", "LOW", "LOLO", "HYST",
+                                                      "MDEL", "ADEL")})
             out.update({f: FieldDef(MENU, SEVERITY_CHOICES)
                         for f in ("HHSV", "HSV", "LSV", "LLSV")})
             if spec.writable:
@@ -110,6 +111,9 @@ def field_value(spec: PVSpec, field: str, pv_name: str, severity: int = 0, statu
     simple: dict[str, Any] = {
         "NAME": pv_name, "RTYP": record_type(spec), "DESC": spec.description[:40],
         "EGU": spec.units, "PREC": spec.display_precision, "HYST": 0.0,
+        # -1: every change is posted (podioc's default); else the deadband
+        "MDEL": -1.0 if spec.deadband is None else float(spec.deadband),
+        "ADEL": -1.0 if spec.archive_deadband is None else float(spec.archive_deadband),
         "SEVR": severity, "STAT": status, "NELM": spec.max_length, "NORD": length,
         "FTVL": FTVL_CHOICES.index(_FTVL.get(spec.dtype, "DOUBLE")),
         "ZNAM": spec.choices[0] if spec.kind is Kind.BOOL else "",

@@ -67,6 +67,8 @@ class PVSpec(Generic[T]):
     writable: bool = False
     autosave: bool = False
     on_limit: OnLimit = "refuse"
+    deadband: float | None = None
+    archive_deadband: float | None = None
     declared_at: str = ""
     attr: str = field(default="", compare=False)
 
@@ -92,6 +94,11 @@ class PVSpec(Generic[T]):
             out.append(f"on_limit={self.on_limit!r} must be 'refuse' or 'clamp'")
         elif self.on_limit == "clamp" and self.limits is None:
             out.append("on_limit='clamp' needs limits=(low, high) to clamp to")
+        for label, band in (("deadband", self.deadband),
+                            ("archive_deadband", self.archive_deadband)):
+            if band is not None and (self.kind not in (Kind.FLOAT, Kind.INT)
+                                     or not band >= 0):
+                out.append(f"{label}={band!r}: a number >= 0, for float and int PVs only")
         if self.alarm is not None:
             if self.kind not in (Kind.FLOAT, Kind.INT, Kind.ARRAY):
                 out.append(f"alarm limits apply to numeric PVs, not {self.kind.value}")
@@ -223,6 +230,8 @@ class PVSpec(Generic[T]):
             "max_length": self.max_length if self.kind is Kind.ARRAY else 1,
             "autosave": self.autosave,
             "on_limit": self.on_limit,
+            "deadband": self.deadband,
+            "archive_deadband": self.archive_deadband,
         }
 
 

@@ -19,6 +19,8 @@ from .threads import Home
 
 log = logging.getLogger(__name__)
 
+#: Bits of :attr:`PV.posts`: the change passes the value / archive deadband.
+POST_VALUE, POST_LOG = 1, 2
 #: Called with the PV after every change, synchronously, on the event loop's thread
 #: (see :mod:`.threads` for changes made from other threads).
 Subscriber = Callable[["PV[Any]"], None]
@@ -41,9 +43,9 @@ class PV(Generic[T]):
     (see :mod:`.threads`).
     """
 
-    __slots__ = ("_alarm", "_closed", "_home", "_meta_subscribers", "_raw", "_subscribers",
-                 "_timestamp_ns", "_user_alarm", "declared", "name", "on_put_hooks", "spec",
-                 "validators")
+    __slots__ = ("_alarm", "_alst", "_closed", "_home", "_meta_subscribers", "_mlst", "_raw",
+                 "_subscribers", "_timestamp_ns", "_user_alarm", "declared", "name",
+                 "on_put_hooks", "posts", "spec", "validators")
 
     def __init__(self, spec: PVSpec[T], name: str) -> None:
         self.spec = spec
@@ -54,6 +56,10 @@ class PV(Generic[T]):
         self._timestamp_ns = time.time_ns()
         self._user_alarm = NO_ALARM
         self._alarm = self._evaluate_alarm()
+        #: What the last change passes for monitors: POST_VALUE | POST_LOG, as the
+        #: deadbands decide (both without deadbands); subscribers read it.
+        self.posts = POST_VALUE | POST_LOG
+        self._mlst = self._alst = self._raw  # last value past each deadband
         self._subscribers: list[Subscriber] = []
         self._meta_subscribers: list[Subscriber] = []
         self._closed = False
@@ -239,7 +245,23 @@ class PV(Generic[T]):
         self._user_alarm = alarm
         self._commit(self._raw, None)
 
+    def _passes(self, raw: Any) -> int:
+        """POST_VALUE / POST_LOG for a change to ``raw``: with a deadband (MDEL/ADEL),
+        only a move of more than it from the last value posted, as EPICS records do."""
+        spec = self.spec
+        if spec.deadband is None and spec.archive_deadband is None:
+            return POST_VALUE | POST_LOG
+        out = 0
+        if spec.deadband is None or not abs(raw - self._mlst) <= spec.deadband:
+            out |= POST_VALUE
+            self._mlst = raw
+        if spec.archive_deadband is None or not abs(raw - self._alst) <= spec.archive_deadband:
+            out |= POST_LOG
+            self._alst = raw
+        return out
+
     def _commit(self, raw: Any, timestamp: float | None) -> None:
+        self.posts = self._passes(raw)
         self._raw = raw
         self._timestamp_ns = time.time_ns() if timestamp is None else int(timestamp * 1e9)
         self._alarm = self._evaluate_alarm()

@@ -1,5 +1,6 @@
-"""PVs whose out-of-limit puts are clamped (``on_limit="clamp"``), like an ao
-record with DRVH/DRVL, next to one that refuses them (the default)."""
+"""Put and monitor options of EPICS output records: PVs whose out-of-limit puts
+are clamped (``on_limit="clamp"``, an ao with DRVH/DRVL) next to one that
+refuses them (the default); and monitor deadbands (MDEL/ADEL)."""
 
 from __future__ import annotations
 
@@ -15,3 +16,10 @@ class Clamped(IOC):
     wf = pv.waveform(4, [0.0] * 4, name="WF", limits=(-1.0, 1.0), writable=True,
                      on_limit="clamp")
     strict = pv.float(0.0, name="STRICT", limits=(-10.0, 10.0), writable=True)
+
+
+class Deadbands(IOC):
+    """LEVEL posts to CA value monitors on moves over 1, to log monitors over 5."""
+
+    level = pv.float(0.0, name="LEVEL", writable=True, deadband=1.0, archive_deadband=5.0)
+    plain = pv.int(0, name="PLAIN", writable=True)

@@ -29,7 +29,7 @@ from caproto import (
 from ...model.kinds import Kind
 from ...model.records import record_type, split_field
 from ...model.spec import PVSpec
-from ...model.state import PV
+from ...model.state import POST_LOG, POST_VALUE, PV
 from ...util.gcpause import gc_paused
 from ...util.tasks import watch
 from ..typemap import control_limits, display_limits, mapping
@@ -164,10 +164,13 @@ class _Bound:
                    for specs in types.values())
 
     def _on_change(self, pv: PV) -> None:
-        flags = _VALUE_FLAGS
+        posts = pv.posts  # the deadbands' verdict (MDEL/ADEL)
+        flags = _VALUE_FLAGS if posts == POST_VALUE | POST_LOG else (
+            (SubscriptionType.DBE_VALUE if posts & POST_VALUE else 0)
+            | (SubscriptionType.DBE_LOG if posts & POST_LOG else 0))
         if self._copy_state():
             flags |= SubscriptionType.DBE_ALARM
-        if not self._monitored():
+        if not flags or not self._monitored():
             # No CA monitor: publishing would reach nobody. Drop the conversions
             # caproto cached for the old value (a new monitor's first value must
             # be this one).
