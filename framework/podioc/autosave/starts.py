@@ -2,12 +2,14 @@
 
 ``NAME.starts`` (for the save file ``NAME.sav``) holds the number of starts
 so far as a decimal line; each start reads it, adds one and replaces it
-atomically. A missing file counts from 0; an unreadable one is reported and
-counting starts again.
+atomically (a temporary file left by a process killed meanwhile is removed
+at the next start). A missing file counts from 0; an unreadable one is
+reported and counting starts again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -33,5 +35,8 @@ def count_start(path: Path) -> int:
         log.warning("start counter %s unreadable (%s): counting again from 1", path, exc)
         previous = 0
     count = max(previous, 0) + 1
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # see write_atomically
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
     write_atomically(path, f"{count}\n".encode())
     return count
