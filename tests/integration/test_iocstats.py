@@ -179,12 +179,14 @@ def pva_put_fails(ioc: IocProcess, name: str, value: float) -> str:
     return ""
 
 
-@pytest.mark.parametrize(("rules", "sysreset"), [(RULES_GRANT, None), (None, "open")])
+@pytest.mark.parametrize(("rules", "sysreset", "protocol"), [
+    (RULES_GRANT, None, "ca"), (None, "open", "pva")])
 def test_sysreset_restarts_cleanly(ioc_factory: IocFactory, tmp_path: Path,
-                                   rules: str | None, sysreset: str | None) -> None:
+                                   rules: str | None, sysreset: str | None,
+                                   protocol: str) -> None:
     """Access rules that grant WRITE (or ``sysreset: open`` without rules): a put of 1
-    shuts the IOC down as SIGTERM does (the last autosave, shutdown hooks), exit 75;
-    the next start counts 2 and has the saved value back."""
+    (CA or PVA) shuts the IOC down as SIGTERM does (the last autosave, shutdown hooks),
+    exit 75; the next start counts 2 and has the saved value back."""
     savedir = tmp_path / "save"
     config = autosave_config(tmp_path, savedir, rules=rules, sysreset=sysreset)
     ioc = ioc_factory(config)
@@ -194,8 +196,12 @@ def test_sysreset_restarts_cleanly(ioc_factory: IocFactory, tmp_path: Path,
     assert base.run("caput", ioc.pv("LEVEL"), "42.5", target=ioc).returncode == 0
     assert base.run("caput", ioc.pv("MODE"), "HEAT", target=ioc).returncode == 0
     assert saved(savedir / file_name_for(ioc.prefix)) is None  # debounce: not yet saved
-    put = base.run("caput", "-c", "-w", "10", ioc.pv("SYSRESET"), "1", target=ioc)
-    assert put.returncode == 0, put.output
+    if protocol == "ca":
+        put = base.run("caput", "-c", "-w", "10", ioc.pv("SYSRESET"), "1", target=ioc)
+        assert put.returncode == 0, put.output
+    else:
+        with pva_client(ioc) as ctx:
+            ctx.put(ioc.pv("SYSRESET"), 1, timeout=10)  # completes: the reply comes first
     assert ioc.wait(30) == RESTART_EXIT_CODE, ioc.log_text()
     log = ioc.log_text()
     assert "SYSRESET: restarting" in log and log.rfind("stopped") > log.rfind("SYSRESET")
