@@ -1,5 +1,5 @@
-"""The iocStats health PVs without a server: texts, settings, cgroup memory, the start
-counter, SYSRESET's writability and its hook."""
+"""The health PVs (the iocStats names) without a server: texts, settings, cgroup memory,
+the start counter, SYSRESET's writability and its hook."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import pytest
 
 from podioc import IOC
 from podioc.autosave.starts import count_start, counter_path
+from podioc.config import InstanceConfig
+from podioc.diagnostics.describe import describe_instance
 from podioc.model import Kind
 from podioc.runtime.health import HEALTH_SPECS, Health
 from podioc.runtime.iocstats import NOT_AVAILABLE, HealthSettings, uptime_text
@@ -123,3 +125,15 @@ def test_start_counter(tmp_path: Path) -> None:
     path.write_text("garbage")
     assert count_start(path) == 1  # unreadable: counted again from 1
     assert not stale.exists()
+
+
+@pytest.mark.parametrize(("access", "block", "writable"), [
+    ({}, {}, False), ({"rules": "ASG(DEFAULT) { RULE(1, WRITE) }"}, {}, True),
+    ({}, {"sysreset": "open"}, True)])
+def test_describe_shows_sysreset_as_run_serves_it(access: dict[str, str],
+                                                  block: dict[str, str],
+                                                  writable: bool) -> None:
+    cfg = InstanceConfig(ioc="podioc:IOC", prefix="P:", access=access, health_block=block)
+    doc = describe_instance(cfg, IOC)
+    (entry,) = [p for p in doc["pvs"] if p["name"] == "P:SYSRESET"]
+    assert entry["writable"] is writable and entry["health"] is True
