@@ -22,8 +22,12 @@ PV_KEYS = {"name", "kind", "writable", "description", "units", "precision", "lim
            "initial"}
 DEMO_PVS = {"SETPOINT", "TEMPERATURE", "MODE", "ENABLED", "GAIN", "LABEL", "STATUS",
             "SPECTRUM", "SAMPLES"}
-HEALTH_PVS = {"HEARTBEAT", "UPTIME", "START_TOD", "VERSION", "PV_COUNT", "CA_CLIENTS",
-              "PVA_CLIENTS", "RSS"}
+HEALTH_PVS = {"HEARTBEAT", "UPTIME", "UPTIME_S", "START_TOD", "VERSION", "PV_COUNT",
+              "CA_CLIENTS", "PVA_CLIENTS", "PVA_CHANNELS", "RSS", "STARTTOD", "TOD",
+              "START_CNT", "CA_CLNT_CNT", "CA_CONN_CNT", "IOC_CPU_LOAD", "SYS_CPU_LOAD",
+              "MEM_USED", "MEM_FREE", "MEM_MAX", "FD_CNT", "FD_MAX", "FD_FREE", "RECORD_CNT",
+              "HOSTNAME", "EPICS_VERS", "KERNEL_VERS", "APP_DIR", "ENGINEER", "LOCATION",
+              "SYSRESET"}
 
 
 def describe(*args: str) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from harness import (
 from harness import podioc as run_podioc
 from podioc.autosave.fileformat import decode
 from podioc.autosave.settings import file_name_for
+from podioc.runtime.health import HEALTH_SPECS
 
 IocFactory = Callable[..., IocProcess]
 RACK = Path(__file__).resolve().parent / "iocs" / "devices.py"
@@ -99,7 +100,7 @@ def test_pvs_added_in_a_startup_hook_are_served_over_ca_and_pva(
     assert pyepics.get(rack.pv("LIMIT"))["value"] == 5.0
     assert float(pva.get(rack.pv("SENSOR1:TEMP"), timeout=10)) == 21.0
     assert float(pva.get(rack.pv("LIMIT"), timeout=10)) == 5.0
-    health = 10  # 8 health PVs + 2 autosave status PVs
+    health = len(HEALTH_SPECS) + 2  # health PVs + 2 autosave status PVs
     assert rack.pv_count == len(DEVICE_PVS) + health
     assert pyepics.get(rack.pv("PV_COUNT"))["value"] == rack.pv_count
     values = pva.get([rack.pv(s) for s in sorted(DEVICE_PVS)], timeout=10)

@@ -1,4 +1,6 @@
-"""Health PVs: present on both protocols, HEARTBEAT advances, client counts are right."""
+"""Health PVs: present on both protocols, HEARTBEAT advances, client counts are right.
+
+The iocStats names' types and values: ``test_iocstats.py``."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ from harness.testiocs import ALLKINDS
 
 IocFactory = Callable[..., IocProcess]
 
-HEALTH = ["HEARTBEAT", "UPTIME", "START_TOD", "VERSION", "PV_COUNT", "CA_CLIENTS",
-          "PVA_CLIENTS", "RSS"]
+HEALTH = ["HEARTBEAT", "UPTIME", "UPTIME_S", "START_TOD", "VERSION", "PV_COUNT",
+          "CA_CLIENTS", "PVA_CLIENTS", "PVA_CHANNELS", "RSS", "CA_CLNT_CNT", "CA_CONN_CNT"]
 
 
 def test_health_pvs_on_both_protocols(allkinds: IocProcess, pyepics: PyepicsClient,
@@ -26,7 +28,7 @@ def test_health_pvs_on_both_protocols(allkinds: IocProcess, pyepics: PyepicsClie
     assert float(pva.get(allkinds.pv("RSS"), timeout=10)) > 10  # MiB
     start = pva.get(allkinds.pv("START_TOD"), timeout=10).raw["value"]
     assert len(start) == 19 and start[4] == "-" and start[13] == ":"  # YYYY-mm-dd HH:MM:SS
-    units = pyepics.get(allkinds.pv("UPTIME"), ctrl=True)["ctrl"]["units"]
+    units = pyepics.get(allkinds.pv("UPTIME_S"), ctrl=True)["ctrl"]["units"]
     assert units == "s"
 
 
@@ -44,34 +46,38 @@ def test_heartbeat_and_uptime_advance(allkinds: IocProcess, pyepics: PyepicsClie
     beats = [u["value"] for u in pyepics.updates(sub, 3, timeout=15)]
     assert beats == sorted(set(beats))  # every update a new, higher count
     pyepics.call("unsubscribe", id=sub)
-    uptime = float(pva.get(allkinds.pv("UPTIME"), timeout=10))
-    poll_until(lambda: float(pva.get(allkinds.pv("UPTIME"), timeout=10)) > uptime,
-               timeout=15, message="UPTIME advances")
+    uptime = float(pva.get(allkinds.pv("UPTIME_S"), timeout=10))
+    poll_until(lambda: float(pva.get(allkinds.pv("UPTIME_S"), timeout=10)) > uptime,
+               timeout=15, message="UPTIME_S advances")
 
 
 def test_client_counts(ioc_factory: IocFactory) -> None:
-    """CA_CLIENTS / PVA_CLIENTS count connected clients (updated once a second)."""
+    """CA_CLIENTS (= iocStats' CA_CLNT_CNT), CA_CONN_CNT (CA channels), PVA_CLIENTS and
+    PVA_CHANNELS count connected clients and their channels (updated once a second)."""
     ioc = ioc_factory(ALLKINDS)
+    names = ["CA_CLIENTS", "CA_CLNT_CNT", "CA_CONN_CNT", "PVA_CLIENTS", "PVA_CHANNELS"]
     with pva_client(ioc) as observer:  # one PVA client: the observer itself
 
-        def counts() -> tuple[int, int]:
-            return (int(observer.get(ioc.pv("CA_CLIENTS"), timeout=10)),
-                    int(observer.get(ioc.pv("PVA_CLIENTS"), timeout=10)))
+        def counts() -> list[int]:
+            return [int(observer.get(ioc.pv(name), timeout=10)) for name in names]
 
-        def expect(ca: int, pva: int) -> None:
-            poll_until(lambda: counts() == (ca, pva), timeout=15,
-                       message=f"CA_CLIENTS, PVA_CLIENTS == {ca}, {pva}")
+        def expect(ca: int, ca_channels: int, pva: int, pva_channels: int) -> None:
+            want = [ca, ca, ca_channels, pva, pva_channels]
+            poll_until(lambda: counts() == want, timeout=15,
+                       message=f"{', '.join(names)} == {want}")
 
-        expect(0, 1)
+        # the observer's own channels: the five count PVs
+        expect(0, 0, 1, 5)
         with caproto_client(ioc) as ca:
             ca_pv(ca, ioc.pv("FLOAT"))
-            expect(1, 1)
+            ca_pv(ca, ioc.pv("INT"))
+            expect(1, 2, 1, 5)
             with PyepicsClient(ioc) as pyepics:
                 pyepics.get(ioc.pv("FLOAT"))
-                expect(2, 1)
+                expect(2, 3, 1, 5)
                 with pva_client(ioc) as second:
                     second.get(ioc.pv("FLOAT"), timeout=10)
-                    expect(2, 2)
-                expect(2, 1)
-            expect(1, 1)
-        expect(0, 1)
+                    expect(2, 3, 2, 6)
+                expect(2, 3, 1, 5)
+            expect(1, 2, 1, 5)
+        expect(0, 0, 1, 5)

@@ -36,6 +36,21 @@ def test_full_config() -> None:
     assert cfg.epics == {"EPICS_CA_SERVER_PORT": "5070", "EPICS_CAS_INTF_ADDR_LIST": "a b"}
 
 
+def test_health_block() -> None:
+    """``health:`` is true, false, or a block whose settings besides enabled go to
+    ``health_block``."""
+    cfg = parse({"ioc": "x", "prefix": "", "health": {"engineer": "A. Smith",
+                                                      "location": "BL01 rack 3",
+                                                      "sysreset": "open"}})
+    assert cfg.health is True
+    assert cfg.health_block == {"engineer": "A. Smith", "location": "BL01 rack 3",
+                                "sysreset": "open"}
+    off = parse({"ioc": "x", "prefix": "", "health": {"enabled": False}})
+    assert off.health is False and off.health_block == {"sysreset": "rules"}
+    never = parse({"ioc": "x", "prefix": "", "health": {"sysreset": False}})  # YAML: off
+    assert never.health_block == {"sysreset": "never"}
+
+
 @pytest.mark.parametrize(("data", "field", "problem"), [
     (["a"], "<top level>", "expected a mapping"),
     (None, "<top level>", "expected a mapping"),
@@ -50,7 +65,11 @@ def test_full_config() -> None:
     ({"ioc": "x", "prefix": "", "protocols": []}, "protocols", "is not a list of protocols"),
     ({"ioc": "x", "prefix": "", "protocols": ["ca", "ca"]}, "protocols", "not a list"),
     ({"ioc": "x", "prefix": "", "protocols": "ca"}, "protocols", "not a list"),
-    ({"ioc": "x", "prefix": "", "health": "yes"}, "health", "is not true or false"),
+    ({"ioc": "x", "prefix": "", "health": "yes"}, "health", "is not true, false or a mapping"),
+    ({"ioc": "x", "prefix": "", "health": {"sysreset": "yes"}}, "health.sysreset",
+     "is not one of rules, open, never"),
+    ({"ioc": "x", "prefix": "", "health": {"enginer": "me"}}, "health.enginer",
+     "unknown setting"),
     ({"ioc": "x", "prefix": "", "epics": ["x"]}, "epics", "must be a mapping"),
     ({"ioc": "x", "prefix": "", "epics": {"CA_PORT": 1}}, "epics.CA_PORT",
      "not an EPICS_* variable name"),

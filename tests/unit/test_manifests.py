@@ -149,6 +149,7 @@ def test_recommended_labels_on_every_object() -> None:
     ("automountServiceAccountToken", False),
     ("serviceAccountName", "demo"),
     ("terminationGracePeriodSeconds", 30),
+    ("restartPolicy", "Always"),  # SYSRESET exits 75 and relies on the restart
     ("securityContext.runAsNonRoot", True),
     ("securityContext.runAsUser", 10001),
     ("securityContext.runAsGroup", 10001),

@@ -1,6 +1,7 @@
 """Autosave: the building blocks with no event loop and no model, re-exported
 here: the file format (:mod:`.fileformat`), the files on disk (:mod:`.store`)
-and the settings (:mod:`.settings`); and the live service that restores and
+and the settings (:mod:`.settings`); the start counter beside the file
+(:mod:`.starts`); and the live service that restores and
 saves an IOC's PVs and shows its status on health PVs (:mod:`.service`,
 imported on its own: it needs the model and an event loop)."""
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -53,7 +54,7 @@ from ..model import IOC, PV, Severity, Status
 from ..model.metadata import changed_fields
 from ..model.records import split_field
 from ..util.threads import in_daemon_thread
-from . import fileformat
+from . import fileformat, starts
 from .settings import ENV_DIR, AutosaveSettings, file_name_for
 from .status import ALARMS, StatusBoard, add_status_pvs
 from .store import AutosaveStore, Loaded, StoreLocked
@@ -189,6 +190,20 @@ class Autosave:
         if self.restore_status in ("OK", "VALUES_SKIPPED"):
             self.restore_status = "VALUES_SKIPPED" if self._skipped else "OK"
         self._show_status()
+
+    def count_start(self) -> int | None:
+        """Count this start in ``NAME.starts`` beside the save file (START_CNT) and
+        return the count; None when autosave is off or its directory not writable."""
+        s = self.settings
+        if not s.enabled or (self.store is None and not os.access(s.directory, os.W_OK)):
+            return None
+        path = starts.counter_path(s.directory, s.file or file_name_for(self.prefix))
+        try:
+            return starts.count_start(path)
+        except OSError as exc:
+            log.warning("start counter %s not written (%s): START_CNT shows 1", path,
+                        exc.strerror or exc)
+            return None
 
     def _settle_pending(self, ioc: IOC) -> None:
         """Saved values no PV claimed, now that every PV exists."""

@@ -26,7 +26,8 @@ def run(target: str, prefix: str | None, protocols: str | None) -> None:
     ...) are honoured; they override the instance config's epics: block.
     Autosave files go to PODIOC_AUTOSAVE_DIR (else the config's
     autosave.directory, else /var/lib/podioc/autosave when it exists).
-    Exits 0 after a clean shutdown.
+    Exits 0 after a clean shutdown, 75 after one asked for by a put to the
+    SYSRESET PV (so that a container runtime restarts the IOC).
     """
     # Until the event loop installs its handlers, SIGTERM (ignored by default
     # when the IOC is PID 1 in a container) ends start-up at once: nothing is
@@ -36,9 +37,10 @@ def run(target: str, prefix: str | None, protocols: str | None) -> None:
         cfg, cls = resolve(target, prefix, protocols)
         from ..runtime.app import serve
 
-        asyncio.run(serve(cfg, cls))
+        code = asyncio.run(serve(cfg, cls))
     except PodiocError as exc:
         raise fail(exc) from None
+    sys.exit(code)
 
 
 def _exit_before_serving(signum: int, frame: FrameType | None) -> None:

@@ -17,7 +17,9 @@ class InstanceConfig:
     ``deploy``, ``autosave`` and ``access`` are the blocks as written (already
     checked against :mod:`.schema`); :mod:`podioc.deploy.settings`,
     :mod:`podioc.autosave.settings` and :mod:`podioc.access` build their
-    typed settings from them with the same models.
+    typed settings from them with the same models. ``health`` is the ``health:``
+    block's ``enabled``; its other settings are ``health_block``
+    (:mod:`podioc.runtime.iocstats` reads them).
     """
 
     ioc: str
@@ -28,6 +30,8 @@ class InstanceConfig:
     args: dict[str, Any] = field(default_factory=dict)
     protocols: tuple[str, ...] = PROTOCOLS
     health: bool = True
+    #: the ``health:`` block's settings besides ``enabled`` (engineer, location, sysreset)
+    health_block: dict[str, Any] = field(default_factory=dict)
     epics: dict[str, str] = field(default_factory=dict)
     deploy: dict[str, Any] = field(default_factory=dict)
     autosave: dict[str, Any] = field(default_factory=dict)

@@ -27,7 +27,9 @@ def parse(data: Any, source: str, base_dir: Path) -> InstanceConfig:
     return InstanceConfig(
         ioc=doc.ioc, prefix=doc.prefix, source=source, base_dir=base_dir,
         description=doc.description, args=dict(doc.args), protocols=tuple(doc.protocols),
-        health=doc.health, epics={k: str(v) for k, v in doc.epics.items()},
+        health=doc.health.enabled,
+        health_block=doc.health.model_dump(exclude={"enabled"}, exclude_none=True),
+        epics={k: str(v) for k, v in doc.epics.items()},
         deploy=dict(data.get("deploy") or {}), autosave=dict(data.get("autosave") or {}),
         access=dict(data.get("access") or {}),
         pvi=doc.pvi.name if doc.pvi.enabled else None)

@@ -6,7 +6,8 @@ prefix: "DEMO:"            # prepended to every PV name
 description: Demo device   # optional
 args: {noise: 0.05}        # keyword arguments of the class's __init__
 protocols: [ca, pva]       # which servers to run (default both)
-health: true               # serve the health PVs (default true)
+health: true               # serve the health PVs (default true), or a block:
+                           # {engineer: ..., location: ..., sysreset: rules|open|never}
 epics:                     # EPICS_* server settings; the process environment wins
   EPICS_CA_SERVER_PORT: 5064
 deploy: {}                 # container and Kubernetes settings (podioc manifest / up)
@@ -43,6 +44,7 @@ from .access_block import ONE_OF_FIX, AccessBlock
 from .autosave_block import AutosaveBlock
 from .deploy_block import DeployBlock
 from .epicsvars import VARIABLES, check_variable
+from .health_block import HealthBlock, health_or_bool, health_schema
 from .hints import Found, Hint, block, problem, problems_at
 from .pvi_block import PviBlock
 
@@ -131,8 +133,10 @@ class InstanceDocument(BaseModel):
                          AfterValidator(_unique), Hint(
         "{value} is not a list of protocols", "use [ca], [pva] or [ca, pva]")] = Field(
         default_factory=lambda: list(PROTOCOLS), description="the servers to run")
-    health: Annotated[bool, Hint("{value} is not true or false", "health: true or false")] = (
-        Field(default=True, description="serve the health PVs (HEARTBEAT, UPTIME, ...)"))
+    health: Annotated[HealthBlock, BeforeValidator(health_or_bool)] = Field(
+        default_factory=lambda: HealthBlock(), json_schema_extra=health_schema,
+        description="the health PVs (HEARTBEAT, UPTIME, CA_CLNT_CNT, ... as iocStats names "
+        "them): true, false, or a block with engineer, location and sysreset")
     epics: Annotated[dict[EpicsName, EpicsValue],
                      block("of EPICS_* variables to values", "e.g. EPICS_CA_SERVER_PORT: 5064"),
                      WrapValidator(_check_epics)] = Field(

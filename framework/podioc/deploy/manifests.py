@@ -163,6 +163,8 @@ def _pod_spec(inst: Instance) -> dict[str, Any]:
         "nodeSelector": dict(s.node_selector),
         "tolerations": [dict(t) for t in s.tolerations],
         "terminationGracePeriodSeconds": s.termination_grace_period,
+        # StatefulSets allow only Always; explicit because SYSRESET relies on it (exit 75)
+        "restartPolicy": "Always",
         "securityContext": {
             "runAsNonRoot": True, "runAsUser": IOC_UID, "runAsGroup": IOC_UID,
             "fsGroup": IOC_UID, "fsGroupChangePolicy": "OnRootMismatch",

@@ -17,6 +17,7 @@ from ..config import InstanceConfig
 from ..errors import PodiocError
 from ..model import IOC, PV
 from ..runtime.health import Health
+from ..runtime.iocstats import HealthSettings
 
 #: Version of the JSON document ``podioc describe --json`` prints.
 DESCRIBE_FORMAT = 1
@@ -29,7 +30,9 @@ def describe_instance(cfg: InstanceConfig, cls: type[IOC], *, run_startup: bool 
     ioc = cls.create(cfg.prefix, cfg.args, cfg.source)
     health = set()
     if cfg.health:  # as podioc run adds them: its own, then autosave's (always there)
-        board = Health(ioc)
+        # SYSRESET is writable as podioc run makes it (ENGINEER... are run-time facts)
+        board = Health(ioc, HealthSettings.from_config(cfg.health_block, {}),
+                       access_rules=bool(cfg.access))
         add_status_pvs(board)
         health = set(board.pvs.values())
     if run_startup:

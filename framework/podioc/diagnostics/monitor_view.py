@@ -30,7 +30,9 @@ class MonitorApp(App[None]):
     BINDINGS: ClassVar[list[Any]] = [
         Binding("slash", "filter", "Filter"), Binding("p", "put", "Put"),
         Binding("escape", "cancel", "Cancel", show=False), Binding("q", "quit", "Quit")]
-    CSS = "#input { display: none; } #input.shown { display: block; }"
+    # the table scrolls in the space left, so the prompt and footer stay on screen
+    CSS = ("#table { height: 1fr; } #input { display: none; } "
+           "#input.shown { display: block; }")
 
     def __init__(self, prefix: str, pvs: dict[str, bool], conf: dict[str, str] | None) -> None:
         super().__init__()

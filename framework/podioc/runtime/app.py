@@ -18,6 +18,7 @@ from ..limits import stderr
 from ..limits.resources import Limits
 from ..model import IOC
 from ..util.tasks import watch
+from .iocstats import HealthSettings
 from .server import Runtime
 from .settings import Settings
 
@@ -35,8 +36,9 @@ def build(cfg: InstanceConfig, cls: type[IOC],
     return ioc, settings
 
 
-async def serve(cfg: InstanceConfig, cls: type[IOC]) -> None:
-    """Serve until SIGTERM/SIGINT; a second signal forces an immediate exit.
+async def serve(cfg: InstanceConfig, cls: type[IOC]) -> int:
+    """Serve until SIGTERM/SIGINT (or a SYSRESET put); a second signal forces an
+    immediate exit. Returns the exit code: 0, or RESTART_EXIT_CODE after SYSRESET.
 
     Standard error is rate-limited from here on (:mod:`podioc.limits.stderr`):
     C libraries (pvxs) print to it directly."""
@@ -55,6 +57,7 @@ async def serve(cfg: InstanceConfig, cls: type[IOC]) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
     runtime = Runtime(ioc, settings, cfg.protocols, cfg.health,
+                      health_settings=HealthSettings.from_config(cfg.health_block, os.environ),
                       autosave=Autosave.from_config(cfg, os.environ),
                       access=partial(policy_for, cfg) if cfg.access else None,
                       limits=Limits.from_env(os.environ, settings.ca_max_array_bytes,
@@ -65,6 +68,7 @@ async def serve(cfg: InstanceConfig, cls: type[IOC]) -> None:
                       pvi=cfg.pvi, description=cfg.description)
     loop.add_signal_handler(signal.SIGHUP, _on_hangup, runtime, set())
     await runtime.run(stop)
+    return runtime.exit_code
 
 
 def _on_hangup(runtime: Runtime, tasks: set[asyncio.Task[Any]]) -> None:

@@ -9,6 +9,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ..limits import fds
@@ -16,7 +17,8 @@ from ..limits.budget import ChannelBudget
 from ..limits.resources import Limits
 from ..model import IOC
 from ..util.tasks import watch
-from .health import Health
+from .health import RESTART_EXIT_CODE, Health
+from .iocstats import HealthSettings
 from .scans import run_scan
 from .settings import Settings
 
@@ -44,6 +46,8 @@ class Runtime:
     settings: Settings
     protocols: tuple[str, ...] = ("ca", "pva")
     health: bool = True
+    #: ENGINEER, LOCATION and who may write SYSRESET (the config's ``health:`` block)
+    health_settings: HealthSettings = field(default_factory=HealthSettings)
     autosave: Autosave | None = None
     #: builds the access policy, ``access(ioc)``, once every PV exists; called with
     #: ``early=True`` before the startup hooks to fail fast (None: no access rules)
@@ -59,13 +63,18 @@ class Runtime:
     endpoints: Endpoints = field(default_factory=lambda: Endpoints())
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     budget: ChannelBudget | None = None
+    #: what ``podioc run`` exits with: 0, or RESTART_EXIT_CODE after a SYSRESET put
+    exit_code: int = 0
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start everything, wait for ``stop``, then stop everything."""
         # From here on, IOC code in other threads changes PVs on this loop's thread.
         self.ioc.bind_loop(asyncio.get_running_loop())
-        health = Health(self.ioc) if self.health else None
+        health = Health(self.ioc, self.health_settings,
+                        access_rules=self.access is not None) if self.health else None
+        if health is not None:
+            health.on_reset = partial(self._restart, stop)
         if self.autosave is not None:
             # its status PVs join the health PVs; restore before startup hooks and servers
             self.autosave.attach(self.ioc, health, defer_unknown=True)
@@ -82,6 +91,8 @@ class Runtime:
             self.policy = self.access(self.ioc)
         if health is not None:
             health.recount()
+            health.set_start_count(
+                self.autosave.count_start() if self.autosave is not None else None)
         self.ioc.seal()  # from here on, adding a PV raises AlreadyServingError
         self._size_limits()
         pva_server = pva_cap = ca_ctx = None
@@ -95,8 +106,10 @@ class Runtime:
                 # anyway: neither count is taken twice.
                 if ca_ctx is not None:
                     health.ca_clients = lambda: len(ca_ctx.circuits)
+                    health.ca_channels = ca_ctx.channel_count
                 if pva_cap is not None:
                     health.pva_clients = lambda: pva_cap.count
+                    health.pva_channels = pva_cap.channel_count
                 self._spawn(health.run(), "health")
             for device in self.ioc.devices():
                 for method, period in device.own_methods("scan"):
@@ -134,6 +147,12 @@ class Runtime:
             if pva_server is not None:
                 pva_server.stop()
             log.info("stopped")
+
+    def _restart(self, stop: asyncio.Event) -> None:
+        """SYSRESET: shut down as on SIGTERM, then exit with RESTART_EXIT_CODE."""
+        self.exit_code = RESTART_EXIT_CODE
+        # after this put's reply has gone out: the hook runs before it is sent
+        asyncio.get_running_loop().call_soon(stop.set)
 
     def _size_limits(self) -> None:
         """Raise the open-file limit, fit the client caps under it, make the budget."""
