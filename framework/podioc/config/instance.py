@@ -14,10 +14,11 @@ from .schema import PROTOCOLS
 class InstanceConfig:
     """A validated instance config.
 
-    ``deploy``, ``autosave`` and ``access`` are the blocks as written (already
-    checked against :mod:`.schema`); :mod:`podioc.deploy.settings`,
-    :mod:`podioc.autosave.settings` and :mod:`podioc.access` build their
-    typed settings from them with the same models.
+    ``deploy``, ``autosave``, ``access`` and ``put_log`` are the blocks as written
+    (already checked against :mod:`.schema`); :mod:`podioc.deploy.settings`,
+    :mod:`podioc.autosave.settings`, :mod:`podioc.access` and
+    :mod:`podioc.putlog.settings` build their typed settings from them with the
+    same models.
     """
 
     ioc: str
@@ -32,6 +33,7 @@ class InstanceConfig:
     deploy: dict[str, Any] = field(default_factory=dict)
     autosave: dict[str, Any] = field(default_factory=dict)
     access: dict[str, Any] = field(default_factory=dict)
+    put_log: dict[str, Any] = field(default_factory=dict)
     #: name of the PVI PVs (PREFIX:<pvi>), or None for none
     pvi: str | None = "PVI"
 

@@ -129,12 +129,13 @@ class PV(Generic[T]):
         else:
             home.run(self.name, lambda: self._set_user_alarm(alarm))
 
-    async def put(self, value: Any) -> None:
+    async def put(self, value: Any) -> Any:
         """A client's put: refused with :class:`PutRefused` unless it passes every rule.
 
         Order: writable, type and size, control limits, user validators; then
         the value is committed and posted, then ``on_put`` hooks are awaited.
-        A refused put changes nothing.
+        A refused put changes nothing. Returns the value stored, as ``.value``
+        reads it (a validator may have replaced the one asked for).
         """
         spec = self.spec
         if self._closed:
@@ -156,8 +157,10 @@ class PV(Generic[T]):
         if self._closed:  # closed while a validator was awaited: the final save is done
             raise PutRefused(f"{self.name}: the IOC is shutting down; puts are closed")
         self._commit(new, None)
+        stored = self._public(new)
         for hook in self.on_put_hooks:
             await hook(self.value)
+        return stored
 
     def validator(self, fn: Callable[[T], Awaitable[T | None]]
                   ) -> Callable[[T], Awaitable[T | None]]:

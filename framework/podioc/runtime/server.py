@@ -23,6 +23,7 @@ from .settings import Settings
 if TYPE_CHECKING:  # both import pydantic (config blocks): not needed to serve
     from ..access.policy import AccessPolicy
     from ..autosave.service import Autosave
+    from ..putlog import PutLog
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class Runtime:
     endpoints: Endpoints = field(default_factory=lambda: Endpoints())
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     budget: ChannelBudget | None = None
+    #: every client put, accepted or refused, on both protocols (None: not logged)
+    putlog: PutLog | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -85,6 +88,8 @@ class Runtime:
         self.ioc.seal()  # from here on, adding a PV raises AlreadyServingError
         self._size_limits()
         pva_server = pva_cap = ca_ctx = None
+        if self.putlog is not None:
+            self.putlog.start()
         try:
             if "ca" in self.protocols:
                 ca_ctx = await self._start_ca()
@@ -133,6 +138,8 @@ class Runtime:
                     await task
             if pva_server is not None:
                 pva_server.stop()
+            if self.putlog is not None:  # after the servers: the last refusals too
+                await self.putlog.close()
             log.info("stopped")
 
     def _size_limits(self) -> None:
@@ -160,7 +167,7 @@ class Runtime:
         ctx = ServerContext(make_pvdb(self.ioc.pvs), interfaces, pvs=self.ioc.pvs.values(),
                             limits=self.limits, policy=self.policy,
                             search_fanout=self.ca_search_fanout,
-                            channel_budget=self.budget)
+                            channel_budget=self.budget, putlog=self.putlog)
         bound = asyncio.Event()
 
         async def on_bound(_async_lib: Any) -> None:
@@ -191,7 +198,8 @@ class Runtime:
             None, 0, max_clients=self.limits.max_clients,
             max_buffer=self.limits.pva_max_buffer(self.ioc.pvs.values()),
             dead_peer_timeout=self.limits.dead_peer_timeout)
-        providers = make_providers(self.ioc.pvs, pva_access.put_guard(self.policy))
+        providers = make_providers(self.ioc.pvs, pva_access.put_guard(self.policy),
+                                   self.putlog)
         if self.pvi is not None:
             from ..protocols.pva.pvi import make_pvi
 
@@ -206,7 +214,8 @@ class Runtime:
         providers.update(extras)
         provider = pva_access.make_provider(providers, self.policy, self.budget,
                                             guard.channel_made)
-        fields = make_field_provider(self.ioc.pvs, providers)  # <PV>.<FIELD>, on first use
+        # <PV>.<FIELD>, on first use
+        fields = make_field_provider(self.ioc.pvs, providers, self.putlog)
         server = Server(providers=[provider, fields], conf=self.settings.pva_conf(),
                         useenv=False)
         server.podioc_provider = provider  # p4p holds providers weakly

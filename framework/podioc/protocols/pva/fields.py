@@ -2,7 +2,8 @@
 
 A p4p ``DynamicProvider`` answers searches for ``<PV>.<FIELD>`` where the PV's
 record type has that field (:mod:`podioc.model.records`) and makes a
-read-only NTScalar (NTEnum for menus) on first use. p4p calls the handler
+read-only NTScalar (NTEnum for menus) on first use; a put is refused and
+recorded in the put log. p4p calls the handler
 from its own threads, so the channels are thread-based SharedPVs; SEVR, STAT
 and NORD are re-posted from the event loop when the PV changes.
 """
@@ -14,14 +15,18 @@ import functools
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from p4p.nt import NTEnum, NTScalar
 from p4p.server import DynamicProvider
 from p4p.server.thread import SharedPV
 
+from ...access.hosts import peer_ip
 from ...model import records
 from ...model.state import PV
+
+if TYPE_CHECKING:  # imports pydantic (its settings): not needed to serve
+    from ...putlog import PutLog
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +34,26 @@ _NT = {records.STRING: "s", records.DOUBLE: "d", records.LONG: "i"}
 
 
 class _ReadOnly:
-    def put(self, pv: SharedPV, op: Any) -> None:
-        op.done(error=f"{op.name()}: record fields are read-only over PVA")
+    """Refuses puts (on p4p's thread) and records them in the put log (on the loop)."""
+
+    def __init__(self, channels: FieldChannels, pv: PV, field: str) -> None:
+        self.channels = channels
+        self.pv = pv
+        self.field = field
+
+    def put(self, shared: SharedPV, op: Any) -> None:
+        reason = f"{op.name()}: record fields are read-only over PVA"
+        putlog = self.channels.putlog
+        if putlog is not None:
+            try:
+                request = op.value()
+                new = request["value"] if request.changed("value") else None
+            except Exception:  # not a value we can read: log the refusal without it
+                new = None
+            self.channels.loop.call_soon_threadsafe(
+                putlog.record, "pva", str(op.name()), _value(self.pv, self.field), new,
+                peer_ip(str(op.peer())), str(op.account()), reason)
+        op.done(error=reason)
 
 
 def _value(pv: PV, field: str) -> Any:
@@ -56,8 +79,9 @@ class FieldChannels:
     """The DynamicProvider handler: ``<PV>.<FIELD>`` -> a SharedPV, made once."""
 
     def __init__(self, pvs: dict[str, PV], values: dict[str, Any],
-                 loop: asyncio.AbstractEventLoop) -> None:
+                 loop: asyncio.AbstractEventLoop, putlog: PutLog | None = None) -> None:
         self.pvs = pvs
+        self.putlog = putlog
         self.values = values  # PV name -> its own SharedPV (what <PV>.VAL is)
         self.loop = loop
         self.made: dict[str, SharedPV] = {}
@@ -84,7 +108,8 @@ class FieldChannels:
         with self.lock:
             shared = self.made.get(name)
             if shared is None:
-                shared = SharedPV(handler=_ReadOnly(), initial=_wrap(fdef, _value(pv, field)))
+                shared = SharedPV(handler=_ReadOnly(self, pv, field),
+                                  initial=_wrap(fdef, _value(pv, field)))
                 self.made[name] = shared
                 if field in records.LIVE_FIELDS:
                     self.loop.call_soon_threadsafe(self._follow, pv, field, fdef, shared)
@@ -103,8 +128,10 @@ class FieldChannels:
         pv.subscribe(changed)
 
 
-def make_field_provider(pvs: dict[str, PV], values: dict[str, Any]) -> Any:
+def make_field_provider(pvs: dict[str, PV], values: dict[str, Any],
+                        putlog: PutLog | None = None) -> Any:
     """The provider of record fields (keep a reference: p4p holds providers weakly);
-    ``values`` maps each PV's name to its SharedPV (served as ``<PV>.VAL``)."""
+    ``values`` maps each PV's name to its SharedPV (served as ``<PV>.VAL``); refused
+    puts are recorded in ``putlog``."""
     return DynamicProvider("podioc-fields",
-                           FieldChannels(pvs, values, asyncio.get_running_loop()))
+                           FieldChannels(pvs, values, asyncio.get_running_loop(), putlog))
