@@ -5,7 +5,7 @@ field or 5 s of silence. podioc groups by (PV, client address, user,
 protocol, outcome) instead of by "consecutive", so a client alternating
 between two PVs is coalesced too, and a group closes ``window`` seconds after
 its first put, so a steady stream still gives a line per window. Refused puts
-are grouped by reason as well, digits masked (:func:`reason_kind`): "500 is
+are grouped by reason as well, numbers masked (:func:`reason_kind`): "500 is
 outside the limits" and "501 is outside the limits" share a line, "no write
 access" gets its own. A group keeps the first old value, the last new value,
 the count, and min/max of numeric new values. Pure logic: the caller passes
@@ -14,17 +14,18 @@ the clock.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 #: (pv, host, user, protocol, accepted, reason kind)
 Key = tuple[str, str, str, str, bool, str]
 
-_MASK = str.maketrans("0123456789", "##########")
+_NUMBER = re.compile(r"\d[\d.eE+-]*")
 
 
 def reason_kind(reason: str) -> str:
-    """What refusals that differ only in numbers have in common."""
-    return reason.translate(_MASK)
+    """What refusals that differ only in numbers have in common (each number a ``#``)."""
+    return _NUMBER.sub("#", reason)
 
 
 class Group:

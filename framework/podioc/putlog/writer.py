@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 BATCH = 512
 #: Dropped lines are reported at most this often (s).
 DROP_REPORT_PERIOD = 1.0
+#: After waking, the thread waits this long for more lines (s): at a put per line
+#: (``coalesce: 0``) it wakes ~100 times a second, not once per put.
+GATHER = 0.01
 
 
 class Writer:
@@ -38,6 +41,7 @@ class Writer:
         self._last_report = 0.0
         self._queue: collections.deque[Group] = collections.deque()
         self._wake = threading.Event()
+        self._stop = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="podioc-putlog", daemon=True)
 
@@ -57,6 +61,7 @@ class Writer:
         """Write what is queued, close the sinks; False if a sink was still blocked
         after ``timeout`` seconds (the thread is a daemon: it cannot hold up exit)."""
         self._stopping = True
+        self._stop.set()
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
@@ -73,6 +78,7 @@ class Writer:
         queue = self._queue
         while True:
             self._wake.wait()
+            self._stop.wait(GATHER)  # let a burst gather (cut short at stop)
             self._wake.clear()  # anything appended from here on sets it again
             while queue:
                 batch: list[str] = []

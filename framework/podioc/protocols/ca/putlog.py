@@ -39,7 +39,7 @@ def requested(db_entry: Any, command: Any) -> Any:
         return data
     pv = getattr(db_entry, "pv", None)
     if count == 1 and (pv is None or pv.spec.kind is not Kind.ARRAY
-                       or command.data_type in _ACK_FIELDS):
+                       or command.header.data_type in _ACK_FIELDS):
         return data[0]
     return data
 
@@ -51,7 +51,7 @@ def record(circuit: Any, chan: Any, db_entry: Any, command: Any, old: Any, new: 
     if putlog is None:
         return
     name = chan.name
-    ack = _ACK_FIELDS.get(command.data_type)
+    ack = _ACK_FIELDS.get(command.header.data_type)  # the int: .data_type makes an enum
     if ack is not None:
         name, old = f"{name}.{ack}", None
     putlog.record("ca", name, old, new, normalize_ip(str(circuit.circuit.address[0])),
