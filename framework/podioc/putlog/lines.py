@@ -28,6 +28,20 @@ MAX_ELEMENTS = 50
 MAX_CHARS = 400
 
 _SPECIAL = {math.inf: "Infinity", -math.inf: "-Infinity"}
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_last_second: tuple[int, str, str] = (-1, "", "")  # (seconds, date, time), swapped whole
+
+
+def _date_time(time_ns: int) -> tuple[str, str]:
+    """caPutLog's ``date`` and ``time`` (UTC, milliseconds); one strftime per second."""
+    global _last_second
+    seconds, ns = divmod(time_ns, 1_000_000_000)
+    cached = _last_second
+    if cached[0] != seconds:
+        stamp = time.gmtime(seconds)
+        cached = (seconds, time.strftime("%Y-%m-%d", stamp), time.strftime("%H:%M:%S", stamp))
+        _last_second = cached
+    return cached[1], f"{cached[2]}.{ns // 1_000_000:03d}"
 
 
 def scalar(value: Any) -> Any:
@@ -59,12 +73,8 @@ def _array(value: Sequence[Any] | np.ndarray[Any, Any]) -> list[Any]:
 def fields(group: Group) -> dict[str, Any]:
     """The line's fields, in caPutLog's order, then podioc's."""
     pv, host, user, protocol, accepted, _ = group.key
-    seconds, ns = divmod(group.time_ns, 1_000_000_000)
-    stamp = time.gmtime(seconds)
-    out: dict[str, Any] = {
-        "date": time.strftime("%Y-%m-%d", stamp),
-        "time": f"{time.strftime('%H:%M:%S', stamp)}.{ns // 1_000_000:03d}",
-        "host": host, "user": user, "pv": pv}
+    date, clock = _date_time(group.time_ns)
+    out: dict[str, Any] = {"date": date, "time": clock, "host": host, "user": user, "pv": pv}
     for name, value in (("new", group.new), ("old", group.old)):
         if _is_array(value):
             out[name] = _array(value)
@@ -84,15 +94,11 @@ def fields(group: Group) -> dict[str, Any]:
 
 def line(group: Group) -> str:
     """The JSON line (no newline; non-ASCII text escaped, whatever the locale)."""
-    return json.dumps(fields(group), separators=(",", ":"), allow_nan=False)
+    return _ENCODER.encode(fields(group))
 
 
 def dropped_line(count: int, time_ns: int) -> str:
     """The line saying that ``count`` lines were dropped (the queue was full)."""
-    seconds, ns = divmod(time_ns, 1_000_000_000)
-    stamp = time.gmtime(seconds)
-    return json.dumps({"date": time.strftime("%Y-%m-%d", stamp),
-                       "time": f"{time.strftime('%H:%M:%S', stamp)}.{ns // 1_000_000:03d}",
-                       "dropped": count,
-                       "reason": "put log queue full: lines dropped"},
-                      separators=(",", ":"))
+    date, clock = _date_time(time_ns)
+    return _ENCODER.encode({"date": date, "time": clock, "dropped": count,
+                            "reason": "put log queue full: lines dropped"})
