@@ -9,9 +9,12 @@ access rules, read-only PV, read-only record field.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import itertools
 import json
+import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -183,3 +186,43 @@ def test_a_burst_is_coalesced_and_the_counts_add_up(ioc: IocProcess) -> None:
     for entry in found:
         if entry.get("count", 1) > 1:
             assert -1.0 <= entry["min"] <= entry["max"] <= 99.0
+
+
+def test_lines_go_to_a_tcp_log_server(ioc_factory: Any, tmp_path: Path) -> None:
+    """``put_log.tcp``: every line reaches a log server on loopback, one per message."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(30)
+    received: list[bytes] = []
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = server.accept()
+            with conn:
+                while chunk := conn.recv(65536):
+                    received.append(chunk)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        config = tmp_path / "tcp.yaml"
+        config.write_text(f"ioc: '{IOC}:PutLogTarget'\nprefix: 'PL:'\nput_log:\n"
+                          f"  stdout: false\n  coalesce: 0\n"
+                          f"  tcp: 127.0.0.1:{server.getsockname()[1]}\n")
+        ioc = ioc_factory(config, name="putlog-tcp")
+        with caproto_client(ioc) as ctx:
+            assert ca_pv(ctx, ioc.pv("SP")).write([1.0], wait=True, timeout=10).status.success
+        with pva_client(ioc) as pva, pytest.raises(RemoteError):
+            pva.put(ioc.pv("SP"), 101.0, timeout=10)
+
+        def entries() -> list[dict[str, Any]] | None:
+            text = b"".join(received).decode()
+            found = [json.loads(line) for line in text.splitlines() if line]
+            return found if len(found) >= 2 else None
+
+        found = poll_until(entries, timeout=20, message="two lines at the log server")
+        assert [(e["protocol"], e["outcome"], e["new"]) for e in found] == [
+            ("ca", "accepted", 1.0), ("pva", "refused", 101.0)]
+        assert not any(line.startswith('{"date"') for line in ioc.log_text().splitlines())
+    finally:
+        server.close()
+        thread.join(10)

@@ -285,3 +285,17 @@ def test_the_readme_sample_lines_and_settings_are_what_podioc_writes_and_reads()
     settings = PutLogSettings.from_config(block["put_log"], "README.md", Path("/cfg"))
     assert settings == PutLogSettings(file=Path("/cfg/log/puts.jsonl"),
                                       tcp="192.0.2.10:7011", source="README.md")
+
+
+def test_a_value_that_cannot_be_shown_does_not_end_the_writer() -> None:
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    sink = ListSink()
+    writer = Writer([sink], capacity=10)
+    writer.submit(Group(KEY, Unprintable(), 1, "", T0, 0))
+    writer.submit(Group(KEY, 1, 2, "", T0, 0))
+    writer.start()
+    assert writer.stop(timeout=10)
+    assert [json.loads(text)["new"] for text in sink.lines] == [2]

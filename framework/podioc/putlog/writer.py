@@ -83,7 +83,12 @@ class Writer:
             while queue:
                 batch: list[str] = []
                 while queue and len(batch) < BATCH:
-                    batch.append(line(queue.popleft()))
+                    group = queue.popleft()
+                    try:
+                        batch.append(line(group))
+                    except Exception:  # a value that cannot be shown: never end the thread
+                        log.exception("put log: cannot write the line of a put to %s",
+                                      group.pv)
                 self._report_drops(batch, force=not queue)  # a burst's end: say it now
                 self._emit(batch)
             if self._stopping:
