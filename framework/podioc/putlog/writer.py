@@ -1,10 +1,12 @@
 """The writer thread: formats queued lines and writes them to every sink.
 
-The event loop only appends to a bounded queue (:meth:`Writer.submit`, no
-lock, no I/O): a sink that blocks (a full pipe, a slow disk, an unreachable
-log server) holds up this thread, never a put. When the queue is full, lines
-are dropped and counted; the writer then writes a line saying how many (at
-most once per :data:`DROP_REPORT_PERIOD`) and logs a warning.
+The event loop only appends to a bounded queue and wakes the thread
+(:meth:`Writer.submit`: no I/O, never waits): a sink that blocks (a full
+pipe, a slow disk, an unreachable log server) holds up this thread, never a
+put. After waking, the thread lets a burst gather for :data:`GATHER` s.
+When the queue is full, lines are dropped and counted; the writer then
+writes a line saying how many (at most once per :data:`DROP_REPORT_PERIOD`)
+and logs a warning.
 """
 
 from __future__ import annotations
