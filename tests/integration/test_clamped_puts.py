@@ -18,7 +18,7 @@ CLAMPED = TESTS / "integration" / "iocs" / "clamped.py"
 
 @pytest.fixture(scope="module")
 def clamped(module_ioc_factory: Any) -> IocProcess:
-    return module_ioc_factory(CLAMPED, name="clamped")  # type: ignore[no-any-return]
+    return module_ioc_factory(f"{CLAMPED}:Clamped", name="clamped")  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from podioc import config as cfgmod
 from podioc.autosave.settings import AutosaveSettings
 from podioc.cli import cli
 from podioc.deploy.settings import load_settings
+from podioc.putlog import PutLogSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = ROOT / "podioc-instance.schema.json"
@@ -52,7 +53,7 @@ def test_schema_is_a_valid_json_schema_with_a_description_for_every_field() -> N
             assert prop.get("title") or "$ref" in json.dumps(prop), (model["title"], name)
     top = set(schema["properties"])
     assert top == {"version", "ioc", "prefix", "description", "args", "protocols", "health",
-                   "epics", "deploy", "autosave", "access", "pvi"}
+                   "epics", "deploy", "autosave", "access", "pvi", "put_log"}
 
 
 def test_committed_schema_file_is_what_podioc_schema_prints() -> None:
@@ -94,6 +95,9 @@ FULL = {
                  "period": 2.5, "generations": 0, "pvs": ["a"], "exclude": ["B"]},
     "access": {"rules": "ASG(DEFAULT) { RULE(1, READ) }", "groups": {"DEFAULT": ["a"],
                                                                       "X": "b"}},
+    "put_log": {"enabled": True, "stdout": False, "file": "log/puts.jsonl",
+                "max_bytes": 2048, "backups": 2, "tcp": "[::1]:7011", "coalesce": 0.5,
+                "queue": 100},
 }
 
 
@@ -107,12 +111,16 @@ def test_a_config_using_every_key_is_valid_for_both() -> None:
     assert settings.env == {"PODIOC_LOG_LEVEL": "DEBUG", "N": "3"}
     saved = AutosaveSettings.from_config(cfg.autosave, cfg.source, cfg.base_dir, {})
     assert (saved.directory, saved.period, saved.pvs) == (Path("/cfg/sav"), 2.5, ("a",))
+    putlog = PutLogSettings.from_config(cfg.put_log, cfg.source, cfg.base_dir)
+    assert (putlog.stdout, putlog.file, putlog.tcp, putlog.coalesce, putlog.queue) == (
+        False, Path("/cfg/log/puts.jsonl"), "[::1]:7011", 0.5, 100)
 
 
 @pytest.mark.parametrize(("block", "value"), [
     ("deploy", {"namspace": "x"}), ("autosave", {"debouce": 1}), ("access", {"fiel": "a"}),
     ("epics", {"CA_PORT": 1}), ("deploy", {"tolerations": [{"efect": "NoExecute"}]}),
-    ("deploy", {"resources": {"limits": {"gpu": 1}}}),
+    ("deploy", {"resources": {"limits": {"gpu": 1}}}), ("put_log", {"stdot": False}),
+    ("put_log", {"tcp": "no-port"}), ("put_log", {"coalesce": -1}),
 ])
 def test_the_json_schema_refuses_typos_as_podioc_does(block: str, value: Any) -> None:
     data = {"ioc": "x.py", "prefix": "", block: value}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 
 
+@functools.lru_cache(maxsize=4096)  # called for every put and channel of a client
 def normalize_ip(address: str) -> str:
     """Canonical text of an IP address (IPv4-mapped IPv6 becomes IPv4); '' if not one."""
     text = address.strip().strip("[]")
@@ -20,6 +22,7 @@ def normalize_ip(address: str) -> str:
     return str(ip)
 
 
+@functools.lru_cache(maxsize=4096)
 def peer_ip(peer: str) -> str:
     """The address part of a peer written ``ip:port``, ``[ipv6]:port`` or ``ip``."""
     text = peer.strip()

@@ -14,12 +14,12 @@ from .schema import PROTOCOLS
 class InstanceConfig:
     """A validated instance config.
 
-    ``deploy``, ``autosave`` and ``access`` are the blocks as written (already
-    checked against :mod:`.schema`); :mod:`podioc.deploy.settings`,
-    :mod:`podioc.autosave.settings` and :mod:`podioc.access` build their
-    typed settings from them with the same models. ``health`` is the ``health:``
-    block's ``enabled``; its other settings are ``health_block``
-    (:mod:`podioc.runtime.iocstats` reads them).
+    ``deploy``, ``autosave``, ``access`` and ``put_log`` are the blocks as written
+    (already checked against :mod:`.schema`); :mod:`podioc.deploy.settings`,
+    :mod:`podioc.autosave.settings`, :mod:`podioc.access` and
+    :mod:`podioc.putlog.settings` build their typed settings from them with the
+    same models. ``health`` is the ``health:`` block's ``enabled``; its other
+    settings are ``health_block`` (:mod:`podioc.runtime.iocstats` reads them).
     """
 
     ioc: str
@@ -36,6 +36,7 @@ class InstanceConfig:
     deploy: dict[str, Any] = field(default_factory=dict)
     autosave: dict[str, Any] = field(default_factory=dict)
     access: dict[str, Any] = field(default_factory=dict)
+    put_log: dict[str, Any] = field(default_factory=dict)
     #: name of the PVI PVs (PREFIX:<pvi>), or None for none
     pvi: str | None = "PVI"
 

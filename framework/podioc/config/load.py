@@ -31,7 +31,7 @@ def parse(data: Any, source: str, base_dir: Path) -> InstanceConfig:
         health_block=doc.health.model_dump(exclude={"enabled"}, exclude_none=True),
         epics={k: str(v) for k, v in doc.epics.items()},
         deploy=dict(data.get("deploy") or {}), autosave=dict(data.get("autosave") or {}),
-        access=dict(data.get("access") or {}),
+        access=dict(data.get("access") or {}), put_log=dict(data.get("put_log") or {}),
         pvi=doc.pvi.name if doc.pvi.enabled else None)
 
 

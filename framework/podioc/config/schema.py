@@ -13,6 +13,7 @@ epics:                     # EPICS_* server settings; the process environment wi
 deploy: {}                 # container and Kubernetes settings (podioc manifest / up)
 autosave: {}               # autosave settings
 access: {}                 # access security rules
+put_log: {}                # the put log: one JSON line per client put (default on, stdout)
 pvi: {}                    # PVI structure PVs over PVA (default on, PREFIX:PVI)
 ```
 
@@ -46,6 +47,7 @@ from .deploy_block import DeployBlock
 from .epicsvars import VARIABLES, check_variable
 from .health_block import HealthBlock, health_or_bool, health_schema
 from .hints import Found, Hint, block, problem, problems_at
+from .putlog_block import PutLogBlock
 from .pvi_block import PviBlock
 
 SCHEMA_VERSION: Final = 1
@@ -155,6 +157,11 @@ class InstanceDocument(BaseModel):
     access: Annotated[AccessBlock | None, BeforeValidator(_access_or_none)] = Field(
         default=None, description="access security rules; without them every client may read "
         "every PV and write the writable ones")
+    put_log: Annotated[PutLogBlock, block("of put log settings", "e.g. put_log: {file: "
+                                          "puts.jsonl}")] = Field(
+        default_factory=lambda: PutLogBlock(),
+        description="the put log: one JSON line per accepted or refused client put (CA and "
+        "PVA), to standard output and optionally a rotated file or a TCP log server")
 
 
 def json_schema() -> dict[str, Any]:

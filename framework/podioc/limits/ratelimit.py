@@ -18,7 +18,8 @@ CLIENT_DRIVEN = ("caproto.ctx", "caproto.circ", "podioc.protocols.ca.circuit",
                  "podioc.protocols.ca.context", "podioc.protocols.ca.access",
                  "podioc.protocols.ca.puts", "podioc.protocols.pva.access",
                  "podioc.protocols.pva.connections", "podioc.limits.budget", "podioc.tasks",
-                 "podioc.limits.stderr", "podioc.limits.fds", "podioc.runtime.health", "asyncio")
+                 "podioc.limits.stderr", "podioc.limits.fds", "podioc.runtime.health",
+                 "podioc.putlog.writer", "podioc.putlog.sinks", "asyncio")
 
 
 class RateLimitFilter(logging.Filter):

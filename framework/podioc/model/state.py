@@ -139,13 +139,14 @@ class PV(Generic[T]):
         else:
             home.run(self.name, lambda: self._set_user_alarm(alarm))
 
-    async def put(self, value: Any) -> None:
+    async def put(self, value: Any) -> Any:
         """A client's put: refused with :class:`PutRefused` unless it passes every rule.
 
         Order: writable, type and size, control limits (refused, or clamped with
         ``on_limit="clamp"``), user validators; then
         the value is committed and posted, then ``on_put`` hooks are awaited.
-        A refused put changes nothing.
+        A refused put changes nothing. Returns the value stored, as ``.value``
+        reads it (a validator may have replaced the one asked for).
         """
         spec = self.spec
         if self._closed:
@@ -169,8 +170,10 @@ class PV(Generic[T]):
         if self._closed:  # closed while a validator was awaited: the final save is done
             raise PutRefused(f"{self.name}: the IOC is shutting down; puts are closed")
         self._commit(new, None)
+        stored = self._public(new)
         for hook in self.on_put_hooks:
             await hook(self.value)
+        return stored
 
     def set_field(self, field: str, value: Any) -> None:
         """A client's write of a metadata field (``DESC``, ``EGU``, ``HOPR``, ``HIHI``,

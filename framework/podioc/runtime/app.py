@@ -17,6 +17,7 @@ from ..config.epicsvars import parse_yes_no
 from ..limits import stderr
 from ..limits.resources import Limits
 from ..model import IOC
+from ..putlog import PutLog, PutLogSettings
 from ..util.tasks import watch
 from .iocstats import HealthSettings
 from .server import Runtime
@@ -43,6 +44,8 @@ async def serve(cfg: InstanceConfig, cls: type[IOC]) -> int:
     Standard error is rate-limited from here on (:mod:`podioc.limits.stderr`):
     C libraries (pvxs) print to it directly."""
     ioc, settings = build(cfg, cls)
+    putlog = PutLog.from_settings(PutLogSettings.from_config(cfg.put_log, cfg.source,
+                                                             cfg.base_dir))
     stderr.capture()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -65,7 +68,7 @@ async def serve(cfg: InstanceConfig, cls: type[IOC]) -> int:
                       ca_search_fanout=parse_yes_no(
                           "PODIOC_CA_SEARCH_FANOUT", os.environ.get("PODIOC_CA_SEARCH_FANOUT"),
                           True),
-                      pvi=cfg.pvi, description=cfg.description)
+                      pvi=cfg.pvi, description=cfg.description, putlog=putlog)
     loop.add_signal_handler(signal.SIGHUP, _on_hangup, runtime, set())
     await runtime.run(stop)
     return runtime.exit_code

@@ -25,6 +25,7 @@ from .settings import Settings
 if TYPE_CHECKING:  # both import pydantic (config blocks): not needed to serve
     from ..access.policy import AccessPolicy
     from ..autosave.service import Autosave
+    from ..putlog import PutLog
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class Runtime:
     budget: ChannelBudget | None = None
     #: what ``podioc run`` exits with: 0, or RESTART_EXIT_CODE after a SYSRESET put
     exit_code: int = 0
+    #: every client put, accepted or refused, on both protocols (None: not logged)
+    putlog: PutLog | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -96,6 +99,8 @@ class Runtime:
         self.ioc.seal()  # from here on, adding a PV raises AlreadyServingError
         self._size_limits()
         pva_server = pva_cap = ca_ctx = None
+        if self.putlog is not None:
+            self.putlog.start()
         try:
             if "ca" in self.protocols:
                 ca_ctx = await self._start_ca()
@@ -146,6 +151,8 @@ class Runtime:
                     await task
             if pva_server is not None:
                 pva_server.stop()
+            if self.putlog is not None:  # after the servers: the last refusals too
+                await self.putlog.close()
             log.info("stopped")
 
     def _restart(self, stop: asyncio.Event) -> None:
@@ -179,7 +186,7 @@ class Runtime:
         ctx = ServerContext(make_pvdb(self.ioc.pvs), interfaces, pvs=self.ioc.pvs.values(),
                             limits=self.limits, policy=self.policy,
                             search_fanout=self.ca_search_fanout,
-                            channel_budget=self.budget)
+                            channel_budget=self.budget, putlog=self.putlog)
         bound = asyncio.Event()
 
         async def on_bound(_async_lib: Any) -> None:
@@ -210,7 +217,8 @@ class Runtime:
             None, 0, max_clients=self.limits.max_clients,
             max_buffer=self.limits.pva_max_buffer(self.ioc.pvs.values()),
             dead_peer_timeout=self.limits.dead_peer_timeout)
-        providers = make_providers(self.ioc.pvs, pva_access.put_guard(self.policy))
+        providers = make_providers(self.ioc.pvs, pva_access.put_guard(self.policy),
+                                   self.putlog)
         if self.pvi is not None:
             from ..protocols.pva.pvi import make_pvi
 
@@ -226,7 +234,8 @@ class Runtime:
         provider = pva_access.make_provider(providers, self.policy, self.budget,
                                             guard.channel_made)
         # <PV>.<FIELD>, made on first use
-        fields = make_field_provider(self.ioc.pvs, providers, pva_access.put_guard(self.policy))
+        fields = make_field_provider(self.ioc.pvs, providers, pva_access.put_guard(self.policy),
+                                     self.putlog)
         server = Server(providers=[provider, fields], conf=self.settings.pva_conf(),
                         useenv=False)
         server.podioc_provider = provider  # p4p holds providers weakly

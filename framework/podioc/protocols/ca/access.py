@@ -8,7 +8,8 @@ circuit's peer address instead, at four points of :class:`.circuit.Circuit`:
 - read (READ_NOTIFY): without READ the reply has status ECA_NORDACCESS, no data;
 - subscribe (EVENT_ADD): without READ an error ECA_NORDACCESS, no subscription;
 - write (WRITE / WRITE_NOTIFY): without WRITE the put is refused with
-  ECA_NOWTACCESS and nothing changes (TRAPWRITE rules log allowed writes).
+  ECA_NOWTACCESS and nothing changes (TRAPWRITE rules log allowed writes); the
+  refusal goes to the put log.
 
 After a SIGHUP reload, changed rights are re-sent to connected channels and
 subscriptions of channels that lost READ are cancelled.
@@ -27,6 +28,7 @@ from ...access.acf import Access
 from ...access.hosts import normalize_ip
 from ...access.policy import AccessPolicy
 from ...model.metadata import WRITABLE_FIELDS
+from . import putlog
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +88,15 @@ def refuse(circuit: Any, command: Any) -> list[Any] | None:
                 log.info("TRAPWRITE: CA put to %s by %s", chan.name, who)
             return None
         log.info("CA put to %s refused: %s has no write access", chan.name, who)
+        reason = f"{chan.name}: no write access for {who}"
+        putlog.record(circuit, chan, db_entry, command, putlog.current(db_entry),
+                      putlog.requested(db_entry, command), reason)
         replies: list[Any] = []
         if isinstance(command, ca.WriteNotifyRequest):
             replies.append(chan.write(ioid=command.ioid, status=ca.CAStatus.ECA_NOWTACCESS,
                                       data_count=db_entry.length))
         replies.append(ca.ErrorResponse(command, chan.cid, status=ca.CAStatus.ECA_NOWTACCESS,
-                                        error_message=f"{chan.name}: no write access for "
-                                                      f"{who}"[:200]))
+                                        error_message=reason[:200]))
         return replies
     return None
 

@@ -94,18 +94,19 @@ class _Bound:
         return AccessRights.READ
 
     async def write_from_dbr(self, data: Any, data_type: ChannelType, metadata: Any, *,
-                             flags: int = 0) -> None:
+                             flags: int = 0) -> Any:
+        """A client's write; returns the value stored (None for an alarm acknowledgement)."""
         if data_type in (ChannelType.PUT_ACKS, ChannelType.PUT_ACKT):
             await self._write_ack(data_type, data, metadata)
-            return
+            return None
         if data_type in _META_TYPES:
             await super().write_from_dbr(data, data_type, metadata,  # type: ignore[misc]
                                          flags=flags)
-            return
+            return None
         value = from_wire(self, data, data_type, self.pv.name)
         if isinstance(value, bytes) and self.pv.spec.kind is Kind.ARRAY:
             value = np.frombuffer(value, dtype=np.uint8)  # DBR_CHAR data arrive as bytes
-        await self.pv.put(value)
+        return await self.pv.put(value)
 
     async def _write_ack(self, data_type: ChannelType, data: Any, metadata: Any) -> None:
         raw = getattr(metadata, "value", None)

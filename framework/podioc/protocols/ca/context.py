@@ -21,7 +21,8 @@ Where podioc deliberately differs from caproto, and why:
   DBE_LOG, DBE_ALARM, DBE_PROPERTY) takes it, as in EPICS base;
 * subscriptions whose updates were dropped for a slow client get their newest
   value once it reads again (:meth:`ServerContext.resync_loop`);
-* access rights are re-sent to connected clients when the rules are reloaded.
+* access rights are re-sent to connected clients when the rules are reloaded;
+* every client put, accepted or refused, goes to the put log (``putlog``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import caproto as ca
 from caproto import apply_arr_filter
@@ -49,6 +50,9 @@ from .limits import CircuitLimits, set_socket_options, unread_bytes
 from .sansio import FastSansIO
 from .updates import CoalescingQueue, event_add_response
 
+if TYPE_CHECKING:  # imports pydantic (its settings): not needed to serve
+    from ...putlog import PutLog
+
 log = logging.getLogger(__name__)
 
 #: How often subscriptions whose updates were dropped are checked for a resend (s).
@@ -63,8 +67,10 @@ class ServerContext(AsyncioContext):  # type: ignore[misc]
     def __init__(self, pvdb: Any, interfaces: Iterable[str] | None = None, *,
                  pvs: Iterable[PV] = (), limits: Limits | None = None,
                  policy: AccessPolicy | None = None, search_fanout: bool = True,
-                 channel_budget: ChannelBudget | None = None) -> None:
+                 channel_budget: ChannelBudget | None = None,
+                 putlog: PutLog | None = None) -> None:
         super().__init__(pvdb, list(interfaces) if interfaces is not None else None)
+        self.putlog = putlog  # every client put is recorded there (see .putlog)
         ratelimit.install()
         self.circuit_limits = CircuitLimits.for_pvs(limits or Limits(), pvs)
         self.policy = policy

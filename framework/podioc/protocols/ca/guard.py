@@ -87,7 +87,8 @@ class Attribute:
 
 @dataclass(frozen=True)
 class SourceText:
-    """Text in caproto's source that podioc depends on (a log message it filters)."""
+    """Text in caproto's source that podioc depends on (a log message it filters, a
+    value it passes on)."""
 
     function: str  # "module:Class.method"
     text: str
@@ -176,7 +177,7 @@ OVERRIDES = (
              "route updates to bounded backlogs; one bad update never ends the loop"),
     Override(_COMMON_CONTEXT, "circuit_disconnected", "(self, circuit)", "called"),
     Override(_DATA, "write_from_dbr", "(self, data, data_type, metadata, *, flags=0)",
-             "a client's put goes to the model's validation"),
+             "a client's put goes to the model's validation; returns the value stored"),
     Override(_DATA, "publish", "(self, flags)", "called: post the model's change"),
     Override(_DATA, "_read", "(self, data_type)",
              "DBR types answered as EPICS base does (dbr.py); monitors use it too"),
@@ -185,7 +186,9 @@ OVERRIDES = (
     Override(_DATA, "subscribe", "(self, queue, sub_spec, sub)",
              "called: resend the newest value to a resynced subscription"),
     Override(_DATA, "auth_write", "(self, hostname, username, data, data_type, metadata, "
-             "*, flags=0, user_address=None)", "called: a client's put"),
+             "*, flags=0, user_address=None)",
+             "called: a client's put; returns what write_from_dbr returns (the put log's "
+             "new value)"),
     Override(_DATA, "check_access", "(self, hostname, username)",
              "rights from the spec (the rules use the peer address, see access.py)"),
 )
@@ -229,4 +232,6 @@ ATTRIBUTES = (
 SOURCE_TEXTS = (
     SourceText(f"{_CONTEXT}.run", "socket setup failed",
                "discovery.search filters this beacon error: podioc never uses that socket"),
+    SourceText(f"{_DATA}.auth_write", "return (await self.write_from_dbr(",
+               "puts.py logs the value write_from_dbr stored as the put's new value"),
 )

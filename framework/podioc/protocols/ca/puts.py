@@ -4,6 +4,7 @@ caproto answers any failed write with an error message only; caproto's own
 client then waits until it times out. podioc answers a refused put-callback
 (WRITE_NOTIFY) with a WRITE_NOTIFY response carrying ECA_PUTFAIL, as rsrv
 does, followed by an error message that names the reason (libca prints it).
+Every put, accepted or refused, goes to the put log (:mod:`.putlog`).
 """
 
 from __future__ import annotations
@@ -15,23 +16,32 @@ import caproto as ca
 from caproto import Forbidden
 
 from ...errors import PutRefused
+from . import putlog
 
 log = logging.getLogger(__name__)
 
 
 async def handle_write(circuit: Any, command: Any) -> list[Any]:
-    """Start the put of a WRITE or WRITE_NOTIFY in its own task; replies come from it."""
+    """Start the put of a WRITE or WRITE_NOTIFY in its own task; replies come from it.
+
+    Each put, accepted or refused, is recorded in the put log (:mod:`.putlog`)."""
     chan, db_entry = circuit._get_db_entry_from_command(command)
     notify = isinstance(command, ca.WriteNotifyRequest)
 
     async def write() -> None:
+        old = putlog.current(db_entry)
         try:
-            await db_entry.auth_write(
+            stored = await db_entry.auth_write(
                 circuit.client_hostname, circuit.client_username, command.data,
                 command.data_type, command.metadata, user_address=circuit.circuit.address)
         except Exception as exc:
-            await circuit.send(*_refusal(circuit, chan, db_entry, command, exc, notify))
+            replies, message = _refusal(circuit, chan, db_entry, command, exc, notify)
+            putlog.record(circuit, chan, db_entry, command, old,
+                          putlog.requested(db_entry, command), message)
+            await circuit.send(*replies)
         else:
+            putlog.record(circuit, chan, db_entry, command, old,
+                          stored if stored is not None else putlog.requested(db_entry, command))
             if notify:
                 await circuit.send(chan.write(ioid=command.ioid, status=True,
                                               data_count=db_entry.length))
@@ -44,7 +54,8 @@ async def handle_write(circuit: Any, command: Any) -> list[Any]:
 
 
 def _refusal(circuit: Any, chan: Any, db_entry: Any, command: Any, exc: Exception,
-             notify: bool) -> list[Any]:
+             notify: bool) -> tuple[list[Any], str]:
+    """The replies refusing a put, and the reason given."""
     status = ca.CAStatus.ECA_PUTFAIL
     message = str(exc) if isinstance(exc, PutRefused) else f"{type(exc).__name__}: {exc}"
     if isinstance(exc, Forbidden):  # a client that ignores its access rights
@@ -60,4 +71,4 @@ def _refusal(circuit: Any, chan: Any, db_entry: Any, command: Any, exc: Exceptio
         replies.append(chan.write(ioid=command.ioid, status=status, data_count=db_entry.length))
     cid = chan.cid  # the channel may be gone from the circuit by now
     replies.append(ca.ErrorResponse(command, cid, status=status, error_message=message[:200]))
-    return replies
+    return replies, message

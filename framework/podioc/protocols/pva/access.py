@@ -51,6 +51,9 @@ class _Channels:
         return name in self.shared
 
     def makeChannel(self, name: str, peer: str) -> Any:
+        shared = self.shared.get(name)
+        if shared is None:  # not ours (a record field: the next provider's); p4p
+            return None     # asks every provider, whatever testChannel answered
         if (self.policy is not None
                 and self.policy.current.rights(name, None, peer_ip(peer)) is Access.NONE):
             log.warning("PVA channel %s refused to %s: no read access", name, peer)
@@ -59,7 +62,7 @@ class _Channels:
             return None
         if self.made is not None:
             self.made()
-        return self.shared[name]
+        return shared
 
 
 def make_provider(shared: dict[str, Any], policy: AccessPolicy | None,

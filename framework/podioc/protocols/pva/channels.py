@@ -6,18 +6,22 @@ import functools
 import logging
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from p4p import Value
 from p4p.nt import NTEnum, NTScalar
 from p4p.server.asyncio import SharedPV
 
+from ...access.hosts import peer_ip
 from ...errors import PutRefused
 from ...model.kinds import Kind
 from ...model.spec import PVSpec
 from ...model.state import PV
 from ...util.gcpause import gc_paused
 from ..typemap import control_limits, display_limits, mapping, pva_message, pva_status
+
+if TYPE_CHECKING:  # imports pydantic (its settings): not needed to serve
+    from ...putlog import PutLog
 
 log = logging.getLogger(__name__)
 
@@ -112,42 +116,70 @@ def value_alarm(spec: PVSpec) -> dict[str, Any]:
 
 
 class _Handler:
-    """p4p handler: client puts go through the model; refusals become PVA errors."""
+    """p4p handler: client puts go through the model; refusals become PVA errors.
 
-    def __init__(self, pv: PV, guard: PutGuard | None = None) -> None:
+    Every put, accepted or refused, is recorded in ``putlog`` (the host is the
+    peer address, the user the account p4p reports)."""
+
+    def __init__(self, pv: PV, guard: PutGuard | None = None,
+                 putlog: PutLog | None = None) -> None:
         self.pv = pv
         self.guard = guard  # access rules (see .access)
+        self.putlog = putlog
 
     async def put(self, shared: SharedPV, op: Any) -> None:
-        request = op.value()
+        old = self.pv.value
         try:
-            if self.guard is not None:
-                self.guard(self.pv, op)
-            if self.pv.spec.kind in (Kind.ENUM, Kind.BOOL):
-                if not request.changed("value.index"):
-                    raise PutRefused(f"{self.pv.name}: put carries no value.index")
-                value = request["value.index"]
-            else:
-                if not request.changed("value"):
-                    raise PutRefused(f"{self.pv.name}: put carries no value")
-                value = request["value"]
-            await self.pv.put(value)
+            stored = await self._put(op)
         except PutRefused as exc:
+            self._record(op, old, _requested(self.pv, op), str(exc))
             op.done(error=str(exc))
         except Exception as exc:
             log.exception("put to %s failed", self.pv.name)
-            op.done(error=f"{self.pv.name}: {type(exc).__name__}: {exc}")
+            reason = f"{self.pv.name}: {type(exc).__name__}: {exc}"
+            self._record(op, old, _requested(self.pv, op), reason)
+            op.done(error=reason)
         else:
+            self._record(op, old, stored, None)
             op.done()
+
+    async def _put(self, op: Any) -> Any:
+        """The model's put of what ``op`` asks for (after the guard); returns the value stored."""
+        if self.guard is not None:
+            self.guard(self.pv, op)
+        request = op.value()
+        if self.pv.spec.kind in (Kind.ENUM, Kind.BOOL):
+            if not request.changed("value.index"):
+                raise PutRefused(f"{self.pv.name}: put carries no value.index")
+            return await self.pv.put(request["value.index"])
+        if not request.changed("value"):
+            raise PutRefused(f"{self.pv.name}: put carries no value")
+        return await self.pv.put(request["value"])
+
+    def _record(self, op: Any, old: Any, new: Any, reason: str | None) -> None:
+        if self.putlog is not None:
+            self.putlog.record("pva", self.pv.name, old, new, peer_ip(str(op.peer())),
+                               str(op.account()), reason)
+
+
+def _requested(pv: PV, op: Any) -> Any:
+    """The value a refused put asked for (None when it carried none)."""
+    try:
+        request = op.value()
+        field = "value.index" if pv.spec.kind in (Kind.ENUM, Kind.BOOL) else "value"
+        return request[field] if request.changed(field) else None
+    except Exception:  # a put whose value cannot even be read: log it without
+        return None
 
 
 class PVABinding:
     """One SharedPV per model PV; must be created inside the running event loop."""
 
-    def __init__(self, pv: PV, guard: PutGuard | None = None) -> None:
+    def __init__(self, pv: PV, guard: PutGuard | None = None,
+                 putlog: PutLog | None = None) -> None:
         self.pv = pv
         self.nt = nt_for(pv)
-        self.shared = SharedPV(handler=_Handler(pv, guard), nt=self.nt,
+        self.shared = SharedPV(handler=_Handler(pv, guard, putlog), nt=self.nt,
                                initial=initial_value(pv, self.nt),
                                wrap=_identity, unwrap=_identity)
         pv.subscribe(self._on_change)
@@ -163,8 +195,10 @@ class PVABinding:
         self.shared.post(update)
 
 
-def make_providers(pvs: dict[str, PV], guard: PutGuard | None = None) -> dict[str, SharedPV]:
-    """name -> SharedPV for p4p's Server; ``guard(pv, op)`` may refuse a put first."""
+def make_providers(pvs: dict[str, PV], guard: PutGuard | None = None,
+                   putlog: PutLog | None = None) -> dict[str, SharedPV]:
+    """name -> SharedPV for p4p's Server; ``guard(pv, op)`` may refuse a put first;
+    every put is recorded in ``putlog``."""
     with gc_paused():
-        return {name: PVABinding(pv, guard).shared for name, pv in pvs.items()}
+        return {name: PVABinding(pv, guard, putlog).shared for name, pv in pvs.items()}
 

@@ -7,7 +7,7 @@ threads, so the channels are thread-based SharedPVs; SEVR, STAT and NORD are
 re-posted from the event loop when the PV changes, the other fields when its
 metadata does. The fields of :data:`~podioc.model.metadata.WRITABLE_FIELDS`
 take puts (through the access rules, as the PV's own name), applied on the
-event loop; the others refuse them.
+event loop; the others refuse them. Every put is recorded in the put log.
 """
 
 from __future__ import annotations
@@ -17,17 +17,21 @@ import functools
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from p4p.nt import NTEnum, NTScalar
 from p4p.server import DynamicProvider
 from p4p.server.thread import SharedPV
 
+from ...access.hosts import peer_ip
 from ...errors import PutRefused
 from ...model import records
 from ...model.metadata import WRITABLE_FIELDS
 from ...model.state import PV
 from .channels import PutGuard
+
+if TYPE_CHECKING:  # imports pydantic (its settings): not needed to serve
+    from ...putlog import PutLog
 
 log = logging.getLogger(__name__)
 
@@ -39,35 +43,50 @@ PUT_TIMEOUT = 10.0
 
 
 class _FieldPut:
-    """p4p handler of one field: a put of a writable field goes to the model."""
+    """p4p handler of one field: a put of a writable field goes to the model (on
+    the event loop); every put, accepted or refused, goes to the put log."""
 
-    def __init__(self, pv: PV, field: str, guard: PutGuard | None,
-                 loop: asyncio.AbstractEventLoop) -> None:
-        self.pv, self.field, self.guard, self.loop = pv, field, guard, loop
+    def __init__(self, channels: FieldChannels, pv: PV, field: str) -> None:
+        self.channels, self.pv, self.field = channels, pv, field
 
     def put(self, shared: SharedPV, op: Any) -> None:
+        new: Any = None
+        loop = self.channels.loop
         try:
-            if self.field not in WRITABLE_FIELDS:
-                raise PutRefused(f"{self.pv.name}.{self.field} is read-only")
-            if self.guard is not None:
-                self.guard(self.pv, op)
             request = op.value()
             key = "value.index" if request.has("value.index") else "value"
-            if not request.changed(key):
+            new = request[key] if request.changed(key) else None
+            if self.field not in WRITABLE_FIELDS:
+                raise PutRefused(f"{self.pv.name}.{self.field} is read-only")
+            guard = self.channels.guard
+            if guard is not None:
+                guard(self.pv, op)
+            if new is None:
                 raise PutRefused(f"{self.pv.name}.{self.field}: put carries no value")
-            value = request[key]
+            value = new
 
-            async def apply() -> None:
+            async def apply() -> tuple[Any, Any]:
+                old = _value(self.pv, self.field)
                 self.pv.set_field(self.field, value)
+                return old, _value(self.pv, self.field)
 
-            asyncio.run_coroutine_threadsafe(apply(), self.loop).result(PUT_TIMEOUT)
+            old, stored = asyncio.run_coroutine_threadsafe(apply(), loop).result(PUT_TIMEOUT)
         except PutRefused as exc:
+            self._log(op, _value(self.pv, self.field), new, str(exc))
             op.done(error=str(exc))
         except Exception as exc:
             log.exception("put to %s.%s failed", self.pv.name, self.field)
             op.done(error=f"{self.pv.name}.{self.field}: {type(exc).__name__}: {exc}")
         else:
+            self._log(op, old, stored, None)
             op.done()
+
+    def _log(self, op: Any, old: Any, new: Any, reason: str | None) -> None:
+        putlog = self.channels.putlog
+        if putlog is not None:
+            self.channels.loop.call_soon_threadsafe(
+                putlog.record, "pva", f"{self.pv.name}.{self.field}", old, new,
+                peer_ip(str(op.peer())), str(op.account()), reason)
 
 
 def _value(pv: PV, field: str) -> Any:
@@ -93,8 +112,10 @@ class FieldChannels:
     """The DynamicProvider handler: ``<PV>.<FIELD>`` -> a SharedPV, made once."""
 
     def __init__(self, pvs: dict[str, PV], values: dict[str, Any],
-                 loop: asyncio.AbstractEventLoop, guard: PutGuard | None = None) -> None:
+                 loop: asyncio.AbstractEventLoop, guard: PutGuard | None = None,
+                 putlog: PutLog | None = None) -> None:
         self.pvs = pvs
+        self.putlog = putlog
         self.values = values  # PV name -> its own SharedPV (what <PV>.VAL is)
         self.loop = loop
         self.guard = guard  # access rules for puts (see .access)
@@ -122,7 +143,7 @@ class FieldChannels:
         with self.lock:
             shared = self.made.get(name)
             if shared is None:
-                shared = SharedPV(handler=_FieldPut(pv, field, self.guard, self.loop),
+                shared = SharedPV(handler=_FieldPut(self, pv, field),
                                   initial=_wrap(fdef, _value(pv, field)))
                 self.made[name] = shared
                 self.loop.call_soon_threadsafe(self._follow, pv, field, fdef, shared)
@@ -145,9 +166,10 @@ class FieldChannels:
 
 
 def make_field_provider(pvs: dict[str, PV], values: dict[str, Any],
-                        guard: PutGuard | None = None) -> Any:
+                        guard: PutGuard | None = None, putlog: PutLog | None = None) -> Any:
     """The provider of record fields (keep a reference: p4p holds providers weakly);
     ``values`` maps each PV's name to its SharedPV (served as ``<PV>.VAL``);
-    ``guard(pv, op)`` applies the access rules to field puts."""
-    return DynamicProvider("podioc-fields",
-                           FieldChannels(pvs, values, asyncio.get_running_loop(), guard))
+    ``guard(pv, op)`` applies the access rules to field puts; every put is
+    recorded in ``putlog``."""
+    return DynamicProvider("podioc-fields", FieldChannels(
+        pvs, values, asyncio.get_running_loop(), guard, putlog))
