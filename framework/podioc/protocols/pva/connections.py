@@ -13,9 +13,10 @@ bytes it has processed per peer (its report, read as :mod:`.report` says), and:
   processed by pvxs (kernel ``tcpi_bytes_received`` minus pvxs's RX count,
   minus the kernel's unread queue) exceed ``PODIOC_PVA_MAX_BUFFER_BYTES``,
   then returns freed heap to the OS (``malloc_trim``). Between full checks
-  cheap readings every 20 ms (bytes read, resident size, TCP sockets in use)
-  trigger a check at once on growth by half the bound, or on a burst of new
-  connections, so a flood overshoots by about one check's time;
+  cheap readings every 20 ms (bytes read, resident size, TCP sockets in use;
+  every 100 ms while nothing stirs) trigger a check at once on growth by half
+  the bound, or on a burst of new connections, so a flood overshoots by about
+  one check's time;
 - **client cap**: beyond the cap, shuts down the oldest connections that have
   held no channel for IDLE_GRACE s, else the newest;
 - counts channels (for the process-wide budget) and clients (health PVs).
@@ -50,6 +51,12 @@ _PEER = re.compile(r"Peer\[?([^\s\]]+?)\]?:(\d+) backlog=\d+ TX=\d+ RX=(\d+)")
 _CHANNEL = re.compile(r"\s(?!backlog=)\S+ TX=\d+ RX=\d+")
 #: How often the cheap readings are taken between full checks (s).
 FAST_PERIOD = 0.02
+#: After STILL_AFTER s without a stir (more than STILL_BYTES read, or the resident
+#: size changed by that much), readings come every STILL_PERIOD s: 50 readings a
+#: second cost an idle IOC 0.7 % CPU. The first stir brings back FAST_PERIOD. (TCP
+#: sockets in use are counted for the whole network namespace, the host's with
+#: host networking: other processes change them all the time.)
+STILL_AFTER, STILL_PERIOD, STILL_BYTES = 1.0, 0.1, 256 * 1024
 #: Bytes read between two readings that make the IOC busy (a flood is far more).
 BUSY_BYTES = 64 * 1024
 #: While the IOC reads little, a full check runs only every QUIET_CHECK s (the
@@ -283,12 +290,15 @@ class ConnectionGuard:
         try:
             mark = last = watch.sample()
             now = time.monotonic()
-            due, checked, busy_until = now + self.period, now, now
-            while not stop.wait(FAST_PERIOD):
+            due, checked, busy_until, stirred = now + self.period, now, now, now
+            while not stop.wait(FAST_PERIOD if now - stirred < STILL_AFTER else STILL_PERIOD):
                 now = time.monotonic()
                 current = watch.sample()
                 if current[0] - last[0] > BUSY_BYTES:
                     busy_until = now + 1.0
+                if (current[0] - last[0] > STILL_BYTES
+                        or abs(current[1] - last[1]) > STILL_BYTES):
+                    stirred = now  # the next readings come every FAST_PERIOD again
                 last = current
                 quiet = now >= busy_until
                 grown = (current[0] - mark[0] > half or current[1] - mark[1] > half
