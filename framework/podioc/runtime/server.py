@@ -206,10 +206,9 @@ class Runtime:
         return ctx
 
     def _start_pva(self) -> tuple[Any, Any]:
-        from p4p.server import Server
-
+        # the package first: it keeps p4p's import from loading setuptools
         from ..protocols.pva import access as pva_access
-        from ..protocols.pva.channels import make_providers
+        from ..protocols.pva.channels import make_providers, make_server
         from ..protocols.pva.connections import ConnectionGuard
         from ..protocols.pva.fields import make_field_provider
 
@@ -236,8 +235,7 @@ class Runtime:
         # <PV>.<FIELD>, made on first use
         fields = make_field_provider(self.ioc.pvs, providers, pva_access.put_guard(self.policy),
                                      self.putlog)
-        server = Server(providers=[provider, fields], conf=self.settings.pva_conf(),
-                        useenv=False)
+        server = make_server([provider, fields], self.settings.pva_conf())
         server.podioc_provider = provider  # p4p holds providers weakly
         server.podioc_fields = fields
         conf = server.conf()

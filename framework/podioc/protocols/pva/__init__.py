@@ -1,2 +1,12 @@
 """PVAccess: p4p SharedPVs with Normative Types bound to model PVs
-(:mod:`.channels`), and access rules and connection limits (:mod:`.access`)."""
+(:mod:`.channels`), and access rules and connection limits (:mod:`.access`).
+
+Importing this package first makes p4p's import lean (:mod:`.leanimport`):
+p4p finds its shared libraries through ``setuptools_dso``, whose package
+imports all of setuptools (0.14 s and several MB at every start-up) for the
+two functions of its ``runtime`` module that are needed.
+"""
+
+from .leanimport import lean_setuptools_dso
+
+lean_setuptools_dso()

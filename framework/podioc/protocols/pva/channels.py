@@ -202,3 +202,9 @@ def make_providers(pvs: dict[str, PV], guard: PutGuard | None = None,
     with gc_paused():
         return {name: PVABinding(pv, guard, putlog).shared for name, pv in pvs.items()}
 
+
+def make_server(providers: list[Any], conf: dict[str, str]) -> Any:
+    """p4p's Server for ``providers``, configured by ``conf`` alone (no environment)."""
+    from p4p.server import Server
+
+    return Server(providers=providers, conf=conf, useenv=False)
