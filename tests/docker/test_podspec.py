@@ -71,6 +71,8 @@ def docker_run_kwargs(pod: dict[str, Any], configmap: dict[str, Any],
     assert pod.pop("enableServiceLinks") is False  # Docker injects no service variables
     assert pod.pop("automountServiceAccountToken") is False  # nothing to mount
     grace = pod.pop("terminationGracePeriodSeconds")
+    # SYSRESET exits 75 for the kubelet to restart the IOC: Docker's "always" does the same
+    assert pod.pop("restartPolicy") == "Always"
     psc = dict(pod.pop("securityContext"))
     (c,) = pod.pop("containers")
     c = dict(c)
@@ -148,6 +150,7 @@ def docker_run_kwargs(pod: dict[str, Any], configmap: dict[str, Any],
         "mem_reservation": int(quantity(resources["requests"]["memory"])),
         "nano_cpus": int(quantity(resources["limits"]["cpu"]) * 1e9),
         "stop_signal": "SIGTERM",
+        "restart_policy": {"Name": "always"},
         "labels": MANAGED_LABEL,
         "name": f"podioc-podspec-{uuid.uuid4().hex[:10]}",
     }
