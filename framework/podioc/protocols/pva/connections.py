@@ -201,13 +201,16 @@ class ConnectionGuard:
                     self.peers[conn.inode].last_channel = now
         if over_cap:
             excess = len(conns) - self.max
+            # age: when the guard first saw it, then the socket's inode (mostly in
+            # creation order, per CPU: a best-effort tie-break within one check)
+            def age(c: sockdiag.TcpConn) -> tuple[float, int]:
+                return (self.peers[c.inode].first_seen, c.inode)
+
             idle = sorted((c for c in conns if now - self.peers[c.inode].last_channel
-                           > IDLE_GRACE and c.inode not in victims),
-                          key=lambda c: self.peers[c.inode].first_seen)
+                           > IDLE_GRACE and c.inode not in victims), key=age)
             idle_inodes = {c.inode for c in idle}
             rest = sorted((c for c in conns if c.inode not in victims
-                           and c.inode not in idle_inodes),
-                          key=lambda c: self.peers[c.inode].first_seen, reverse=True)
+                           and c.inode not in idle_inodes), key=age, reverse=True)
             for conn in (idle + rest)[:excess]:
                 victims[conn.inode] = (
                     "PVA client limit reached (PODIOC_MAX_CLIENTS=%d): closing the connection "
