@@ -19,7 +19,7 @@ from harness import IocProcess, poll_until
 
 from .checks import Health, rss_mb
 from .corpus import ca_create, ca_hello, pva_header
-from .test_limits import ca_circuit, closed_by_server, start
+from .test_limits import ca_circuit, closed_by_server, raw_reply, start
 
 #: PVA application command GET (any command will do: pvxs buffers before parsing).
 _PVA_GET = 0x0A
@@ -100,16 +100,8 @@ def create_many(sock: socket.socket, port: int, name: str, count: int, first_cid
 
 def read_value(sock: socket.socket, port: int, sid: int) -> float:
     """One READ_NOTIFY of a DBR_DOUBLE on a raw circuit."""
-    circuit = ca.VirtualCircuit(ca.CLIENT, ("127.0.0.1", port), 0)
-    sock.sendall(bytes(ca.ReadNotifyRequest(data_type=6, data_count=1, sid=sid, ioid=77)))
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        sock.settimeout(deadline - time.monotonic())
-        commands, _ = circuit.recv(sock.recv(65536))
-        for command in commands:
-            if isinstance(command, ca.ReadNotifyResponse):
-                return float(command.data[0])
-    raise AssertionError("no READ_NOTIFY reply")
+    request = bytes(ca.ReadNotifyRequest(data_type=6, data_count=1, sid=sid, ioid=77))
+    return float(raw_reply(sock, port, request, ca.ReadNotifyResponse).data[0])
 
 
 def pva_get(ioc: IocProcess, name: str, timeout: float = 3.0) -> Any:

@@ -64,18 +64,23 @@ def ca_circuit(ioc: IocProcess, rcvbuf: int = 0) -> Iterator[socket.socket]:
         sock.close()
 
 
-def create_channel(sock: socket.socket, ioc: IocProcess, name: str, cid: int = 1) -> int:
-    """Create a channel on a raw circuit; returns its sid."""
-    circuit = ca.VirtualCircuit(ca.CLIENT, ("127.0.0.1", ioc.ca_port), 0)
-    sock.sendall(ca_create(name, cid))
+def raw_reply(sock: socket.socket, port: int, request: bytes, kind: type[Any]) -> Any:
+    """Send ``request`` on a raw circuit; the first reply of type ``kind`` (within 5 s)."""
+    circuit = ca.VirtualCircuit(ca.CLIENT, ("127.0.0.1", port), 0)
+    sock.sendall(request)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         sock.settimeout(deadline - time.monotonic())
         commands, _ = circuit.recv(sock.recv(65536))
         for command in commands:
-            if isinstance(command, ca.CreateChanResponse):
-                return int(command.sid)
-    raise AssertionError("no CreateChanResponse")
+            if isinstance(command, kind):
+                return command
+    raise AssertionError(f"no {kind.__name__}")
+
+
+def create_channel(sock: socket.socket, ioc: IocProcess, name: str, cid: int = 1) -> int:
+    """Create a channel on a raw circuit; returns its sid."""
+    return int(raw_reply(sock, ioc.ca_port, ca_create(name, cid), ca.CreateChanResponse).sid)
 
 
 # -- message size --------------------------------------------------------------------

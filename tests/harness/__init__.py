@@ -18,6 +18,7 @@ from .clients import (
 )
 from .ioc_process import LIVE, IocProcess, IocStartError, base_env, unique_prefix
 from .ports import free_port, free_ports, port_is_free, tcp_listening, wait_ports_free
+from .receiver import TcpReceiver
 from .require import STRICT_KINDS, require_or_skip, required
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "IocStartError",
     "MonitorQueue",
     "PyepicsClient",
+    "TcpReceiver",
     "WorkerError",
     "base_env",
     "ca_pv",

@@ -9,12 +9,9 @@ access rules, read-only PV, read-only record field.
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import itertools
 import json
-import socket
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +20,7 @@ import pytest
 from caproto import ChannelType
 from p4p.client.thread import RemoteError
 
-from harness import IocProcess, ca_pv, caproto_client, poll_until, pva_client
+from harness import IocProcess, TcpReceiver, ca_pv, caproto_client, poll_until, pva_client
 
 IOC = Path(__file__).resolve().parent / "iocs" / "putlog_ioc.py"
 WINDOW = 0.3
@@ -197,24 +194,11 @@ def test_a_burst_is_coalesced_and_the_counts_add_up(ioc: IocProcess) -> None:
 
 def test_lines_go_to_a_tcp_log_server(ioc_factory: Any, tmp_path: Path) -> None:
     """``put_log.tcp``: every line reaches a log server on loopback, one per message."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(30)
-    received: list[bytes] = []
-
-    def serve() -> None:
-        with contextlib.suppress(OSError):
-            conn, _ = server.accept()
-            with conn:
-                while chunk := conn.recv(65536):
-                    received.append(chunk)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
+    with TcpReceiver() as receiver:
         config = tmp_path / "tcp.yaml"
         config.write_text(f"ioc: '{IOC}:PutLogTarget'\nprefix: 'PL:'\nput_log:\n"
                           f"  stdout: false\n  coalesce: 0\n"
-                          f"  tcp: 127.0.0.1:{server.getsockname()[1]}\n")
+                          f"  tcp: 127.0.0.1:{receiver.port}\n")
         ioc = ioc_factory(config, name="putlog-tcp")
         with caproto_client(ioc) as ctx:
             assert ca_pv(ctx, ioc.pv("SP")).write([1.0], wait=True, timeout=10).status.success
@@ -222,7 +206,7 @@ def test_lines_go_to_a_tcp_log_server(ioc_factory: Any, tmp_path: Path) -> None:
             pva.put(ioc.pv("SP"), 101.0, timeout=10)
 
         def entries() -> list[dict[str, Any]] | None:
-            text = b"".join(received).decode()
+            text = receiver.data.decode()
             found = [json.loads(line) for line in text.splitlines() if line]
             return found if len(found) >= 2 else None
 
@@ -230,6 +214,3 @@ def test_lines_go_to_a_tcp_log_server(ioc_factory: Any, tmp_path: Path) -> None:
         assert [(e["protocol"], e["outcome"], e["new"]) for e in found] == [
             ("ca", "accepted", 1.0), ("pva", "refused", 101.0)]
         assert not any(line.startswith('{"date"') for line in ioc.log_text().splitlines())
-    finally:
-        server.close()
-        thread.join(10)

@@ -6,14 +6,13 @@ import asyncio
 import io
 import json
 import math
-import socket
-import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from harness import TcpReceiver
 from podioc import ConfigError
 from podioc.putlog import PutLog, PutLogSettings
 from podioc.putlog.coalesce import Coalescer, Group, Key, reason_kind
@@ -190,24 +189,13 @@ def test_the_stream_sink_writes_whole_lines() -> None:
 
 
 def test_the_tcp_sink_sends_lines_and_counts_what_it_could_not() -> None:
-    server = socket.create_server(("127.0.0.1", 0))
-    port = server.getsockname()[1]
-    received: list[bytes] = []
-
-    def accept() -> None:
-        conn, _ = server.accept()
-        with conn:
-            while chunk := conn.recv(4096):
-                received.append(chunk)
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
+    receiver = TcpReceiver()
+    port = receiver.port
     sink = TcpSink(f"127.0.0.1:{port}", timeout=5.0)
     sink.write(["one", "two"])
     sink.close()
-    thread.join(10)
-    server.close()
-    assert b"".join(received) == b"one\ntwo\n"
+    receiver.close()
+    assert receiver.data == b"one\ntwo\n"
 
     gone = TcpSink(f"127.0.0.1:{port}", timeout=1.0, retry=60.0)
     gone.write(["lost"])
