@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import PutRefused
 from .alarms import Alarm, Severity
-from .records import field_names, record_type
+from .records import display_limits, field_names, record_type
 from .spec import PVSpec
 
 #: Record fields a client may write, whatever the PV's own ``writable``.
@@ -44,7 +44,7 @@ def with_field(spec: PVSpec[Any], field: str, value: Any) -> PVSpec[Any]:
         return dataclasses.replace(spec, units=_text(value, MAX_EGU))
     if field in ("HOPR", "LOPR"):
         number = _number(value, allow_nan=False)
-        lo, hi = spec.display_limits or spec.limits or (0.0, 0.0)
+        lo, hi = display_limits(spec)
         lo, hi = (lo, number) if field == "HOPR" else (number, hi)
         if not lo < hi:
             raise PutRefused(f"{number:g} leaves the display range empty "
@@ -108,7 +108,7 @@ def field_state(spec: PVSpec[Any], field: str) -> Any:
     if field == "EGU":
         return spec.units
     if field in ("HOPR", "LOPR"):
-        lo, hi = spec.display_limits or spec.limits or (0.0, 0.0)
+        lo, hi = display_limits(spec)
         return float(hi if field == "HOPR" else lo)
     if field in _DEADBANDS:
         band = getattr(spec, _DEADBANDS[field])

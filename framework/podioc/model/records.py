@@ -55,6 +55,17 @@ class FieldDef:
     choices: tuple[str, ...] = ()
 
 
+def display_limits(spec: PVSpec) -> tuple[float, float]:
+    """Display limits as EPICS reports them: explicit, else the control limits, else 0..0."""
+    return spec.display_limits or spec.limits or (0.0, 0.0)
+
+
+def control_limits(spec: PVSpec) -> tuple[float, float]:
+    """Control limits as EPICS reports them: explicit, else the display limits (an ai
+    record reports HOPR/LOPR), else 0..0."""
+    return spec.limits or spec.display_limits or (0.0, 0.0)
+
+
 def field_names(spec: PVSpec) -> dict[str, FieldDef]:
     """The record fields (besides VAL, the PV itself) of a PV's record type."""
     out = {"NAME": FieldDef(STRING), "RTYP": FieldDef(STRING), "DESC": FieldDef(STRING),
@@ -94,8 +105,8 @@ def field_value(spec: PVSpec, field: str, pv_name: str, severity: int = 0, statu
                 length: int = 0) -> Any:
     """A field's value from the spec (and, for SEVR/STAT/NORD, the given state)."""
     alarm = spec.alarm
-    limits = {"HOPR": (spec.display_limits or spec.limits or (0.0, 0.0))[1],
-              "LOPR": (spec.display_limits or spec.limits or (0.0, 0.0))[0],
+    lo, hi = display_limits(spec)
+    limits = {"HOPR": hi, "LOPR": lo,
               "DRVH": (spec.limits or (0.0, 0.0))[1], "DRVL": (spec.limits or (0.0, 0.0))[0]}
     if field in limits:
         return float(limits[field])

@@ -42,17 +42,6 @@ def mapping(spec: PVSpec) -> Mapping:
     return _ARRAYS[spec.dtype] if spec.kind is Kind.ARRAY else _SCALARS[spec.kind]
 
 
-def display_limits(spec: PVSpec) -> tuple[float, float]:
-    """Display limits as EPICS reports them: explicit, else the control limits, else 0..0."""
-    return spec.display_limits or spec.limits or (0.0, 0.0)
-
-
-def control_limits(spec: PVSpec) -> tuple[float, float]:
-    """Control limits as EPICS reports them: explicit, else the display limits (an ai
-    record reports HOPR/LOPR), else 0..0."""
-    return spec.limits or spec.display_limits or (0.0, 0.0)
-
-
 #: PVA alarm.status codes (alarmStatus_t).
 PVA_STATUS_NONE, PVA_STATUS_DEVICE, PVA_STATUS_DRIVER, PVA_STATUS_RECORD = 0, 1, 2, 3
 PVA_STATUS_DB, PVA_STATUS_UNDEFINED = 4, 6

@@ -27,12 +27,12 @@ from caproto import (
 )
 
 from ...model.kinds import Kind
-from ...model.records import record_type, split_field
+from ...model.records import control_limits, display_limits, record_type, split_field
 from ...model.spec import PVSpec
 from ...model.state import POST_LOG, POST_VALUE, PV
 from ...util.gcpause import gc_paused
 from ...util.tasks import watch
-from ..typemap import control_limits, display_limits, mapping
+from ..typemap import mapping
 from .dbr import (
     STRING_TYPES,
     STS_LAYOUT,

@@ -15,10 +15,11 @@ from p4p.server.asyncio import SharedPV
 from ...access.hosts import peer_ip
 from ...errors import PutRefused
 from ...model.kinds import Kind
+from ...model.records import control_limits, display_limits
 from ...model.spec import PVSpec
 from ...model.state import PV
 from ...util.gcpause import gc_paused
-from ..typemap import control_limits, display_limits, mapping, pva_message, pva_status
+from ..typemap import mapping, pva_message, pva_status
 
 if TYPE_CHECKING:  # imports pydantic (its settings): not needed to serve
     from ...putlog import PutLog
