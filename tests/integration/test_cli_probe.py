@@ -102,3 +102,15 @@ def test_probe_leaves_no_process_holding_its_output(allkinds: IocProcess) -> Non
     result = podioc(["probe", allkinds.prefix, "--ready"], env=allkinds.server_env(),
                     timeout=20)
     assert result.returncode == 0, result.output
+
+
+def test_alive_probe_reads_over_one_circuit(allkinds: IocProcess) -> None:
+    """The probe searches once and keeps one circuit for its repeated reads (caproto's
+    sync client searched from a fresh SO_REUSEADDR socket and opened a circuit per
+    read: about once in 30,000 reads that socket got the IOC's own UDP port, the
+    search reply went back to the IOC and a liveness probe failed)."""
+    since = len(allkinds.log_text().encode())
+    result = podioc(["probe", allkinds.prefix, "--timeout", "5"], env=allkinds.server_env())
+    assert result.returncode == 0, result.output
+    log = allkinds.log_text(since)
+    assert log.count("Connected to new client") == 1, log

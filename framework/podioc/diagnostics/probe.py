@@ -7,9 +7,9 @@ derived from the same EPICS_* server settings the IOC reads.
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..runtime.settings import Settings
@@ -40,23 +40,29 @@ def search_addresses(settings: Settings, protocol: str) -> list[str]:
     return out
 
 
-def _ca_reader(settings: Settings, timeout: float) -> Callable[[str], int]:
-    os.environ.update({
-        "EPICS_CA_ADDR_LIST": " ".join(search_addresses(settings, "ca")),
-        "EPICS_CA_AUTO_ADDR_LIST": "NO",
-        "EPICS_CA_SERVER_PORT": str(settings.ca_server_port),
-    })
-    from caproto.sync.client import read
+@contextmanager
+def _ca_reader(settings: Settings, timeout: float) -> Iterator[Callable[[str], int]]:
+    from .careader import CaReader
+
+    port = settings.ca_server_port
+    addresses = [(host, port) for host in search_addresses(settings, "ca")]
+    readers: dict[str, CaReader] = {}
 
     def get(name: str) -> int:
-        # repeater=False: caproto would otherwise spawn a caproto-repeater that outlives
-        # the probe (an orphan per container, holding the exec probe's output pipes open)
-        return int(read(name, timeout=timeout, repeater=False).data[0])
+        # one search and one circuit per probe, kept for its repeated reads
+        if name not in readers:
+            readers[name] = CaReader(name, addresses, timeout)
+        return int(readers[name].read()[0])
 
-    return get
+    try:
+        yield get
+    finally:
+        for reader in readers.values():
+            reader.close()
 
 
-def _pva_reader(settings: Settings, timeout: float) -> Callable[[str], int]:
+@contextmanager
+def _pva_reader(settings: Settings, timeout: float) -> Iterator[Callable[[str], int]]:
     from p4p.client.thread import Context
 
     ctx = Context("pva", useenv=False, conf={
@@ -68,16 +74,25 @@ def _pva_reader(settings: Settings, timeout: float) -> Callable[[str], int]:
     def get(name: str) -> int:
         return int(ctx.get(name, timeout=timeout))
 
-    return get
+    try:
+        yield get
+    finally:
+        ctx.close()
 
 
 def probe(prefix: str, settings: Settings, protocol: str = "ca", *, ready_only: bool = False,
           timeout: float = 5.0) -> ProbeResult:
     """Read ``prefix``HEARTBEAT; unless ``ready_only``, wait for it to advance."""
     start = time.monotonic()
-    deadline = start + timeout
     name = prefix + HEARTBEAT
-    reader = (_ca_reader if protocol == "ca" else _pva_reader)(settings, max(0.5, timeout))
+    opened = (_ca_reader if protocol == "ca" else _pva_reader)(settings, max(0.5, timeout))
+    with opened as reader:
+        return _watch(reader, name, protocol, start, timeout, ready_only)
+
+
+def _watch(reader: Callable[[str], int], name: str, protocol: str, start: float,
+           timeout: float, ready_only: bool) -> ProbeResult:
+    deadline = start + timeout
     try:
         first = reader(name)
     except Exception as exc:
