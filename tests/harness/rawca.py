@@ -33,6 +33,7 @@ class Message:
     p1: int
     p2: int
     payload: bytes
+    seq: int = 0  # arrival order on its connection
 
     def double(self) -> float:
         """The first DBR_DOUBLE value of a plain (DBR_DOUBLE) payload."""
@@ -48,6 +49,7 @@ class WireClient:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._buffer = b""
         self.inbox: list[Message] = []
+        self.received = 0
         self._ids = 100
         self.send(ca.VersionRequest(0, 13), ca.HostNameRequest("wire"),
                   ca.ClientNameRequest("wire"))
@@ -81,8 +83,9 @@ class WireClient:
                 head = 24
             if offset + head + size > len(buf):
                 break
+            self.received += 1
             self.inbox.append(Message(cmd, dtype, count, p1, p2,
-                                      buf[offset + head:offset + head + size]))
+                                      buf[offset + head:offset + head + size], self.received))
             offset += head + size
         self._buffer = buf[offset:]
 

@@ -28,12 +28,9 @@ from typing import Any
 
 import caproto as ca
 import numpy as np
-from caproto.asyncio.utils import _TransportWrapper
 
+from harness.inproc import open_circuit
 from podioc import IOC, pv
-from podioc.protocols.ca import ServerContext as Context
-from podioc.protocols.ca import make_pvdb
-from podioc.protocols.ca.sansio import FastSansIO
 from podioc.protocols.pva.channels import PVABinding
 
 N = 1_000_000
@@ -86,36 +83,19 @@ async def _post_and_measure(ioc: Big, client_end: socket.socket,
 async def _scenario() -> list[tuple[int, int, bool]]:
     ioc = Big("HOT:")
     ioc.wave.set(np.zeros(N))
-    pvdb = make_pvdb(ioc.pvs)
-    await pvdb.filling  # type: ignore[attr-defined]
     binding = PVABinding(ioc.wave)
-    ctx = Context(pvdb, ["127.0.0.1"])
-    ctx.port = 5064
-    context_loop = asyncio.get_running_loop().create_task(ctx.subscription_queue_loop())
-    server_end, client_end = socket.socketpair()
-    client_end.setblocking(False)
-    reader, writer = await asyncio.open_unix_connection(sock=server_end)
-    transport = _TransportWrapper(reader, writer)
-    transport.getsockname = lambda: ("127.0.0.1", 5064)
-    circuit = ctx.CircuitClass(FastSansIO(ca.SERVER, ("127.0.0.1", 40000), None),
-                               transport, ctx)
-    await circuit.run()
+    opened = await open_circuit(ioc, ["HOT:WAVE"])
     loop = asyncio.get_running_loop()
-    hello = [ca.VersionRequest(0, 13), ca.HostNameRequest("h"), ca.ClientNameRequest("u"),
-             ca.CreateChanRequest("HOT:WAVE", 1, 13)]
-    await loop.sock_sendall(client_end, b"".join(bytes(m) for m in hello))
-    await circuit.recv()
-    sid = circuit.circuit.channels[1].sid
-    await loop.sock_sendall(client_end, bytes(ca.EventAddRequest(6, 0, sid, 7, 0, 0, 0, 1)))
-    await circuit.recv()
-    first = await _drain(client_end, 32 + NBYTES, loop.time() + 10)
+    # the first value (8 MB) is written while the circuit answers: read it meanwhile
+    answering = asyncio.ensure_future(
+        opened.send(ca.EventAddRequest(6, 0, opened.sid(1), 7, 0, 0, 0, 1)))
+    first = await _drain(opened.client, 32 + NBYTES, loop.time() + 10)
+    await answering
     assert first >= NBYTES, f"first value: {first} bytes"
     try:
-        return [await _post_and_measure(ioc, client_end, binding, seed) for seed in (1, 2)]
+        return [await _post_and_measure(ioc, opened.client, binding, seed) for seed in (1, 2)]
     finally:
-        context_loop.cancel()
-        writer.close()
-        client_end.close()
+        opened.close()
 
 
 def test_a_large_array_post_is_copied_once_per_protocol() -> None:

@@ -171,13 +171,11 @@ class _Bound:
             | (SubscriptionType.DBE_LOG if posts & POST_LOG else 0))
         if self._copy_state():
             flags |= SubscriptionType.DBE_ALARM
-        if not flags or not self._monitored():
-            # No CA monitor: publishing would reach nobody. Drop the conversions
-            # caproto cached for the old value (a new monitor's first value must
-            # be this one).
-            self._content.clear()  # type: ignore[attr-defined]
-            return
-        self._queue_publish(flags)
+        # Drop the conversions caproto cached for the old value now, not when the
+        # publish runs: a monitor made meanwhile must start from this value.
+        self._content.clear()  # type: ignore[attr-defined]
+        if flags and self._monitored():
+            self._queue_publish(flags)
 
     def _queue_publish(self, flags: int) -> None:
         if self._pending_flags:

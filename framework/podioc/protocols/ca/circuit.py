@@ -20,6 +20,10 @@ Where podioc deliberately differs from caproto, and why:
   client left);
 * a cancelled subscription is found by id, not by testing every subscription
   of the circuit (:mod:`.subscriptions`; caproto's scan is quadratic);
+* reads and a new subscription's first value are replies of the batch that
+  asked for them, built from a cached encoding (:mod:`.fastpath`; caproto
+  converts the value for every read, and routes a first value through the
+  update queue);
 * large arrays are written piecewise, never joined into one copy;
 * a channel whose creation failed (unknown name, budget) is forgotten once the
   failure is sent (caproto kept it in the circuit's channel table forever);
@@ -39,11 +43,11 @@ import caproto as ca
 
 from ...access.policy import AccessPolicy
 from ...util.tasks import watch
-from . import access, puts
+from . import access, fastpath, puts
 from .backlog import Backlog
 from .guard import AsyncioEvent, DisconnectedCircuit, LoopExit, VirtualCircuit
 from .limits import CircuitLimits, oversized, too_large, unread_bytes
-from .sansio import FastSansIO
+from .sansio import JOIN_LIMIT, FastSansIO
 from .subscriptions import SubscriptionIndex, remove_subscriptions
 
 log = logging.getLogger(__name__)
@@ -53,9 +57,8 @@ BATCH_WINDOW = 0.001
 #: Replies collected from one read before they are written.
 MAX_BATCH = 1024
 READ_SIZE = 65536
-#: Messages up to this size are joined into one write; larger ones are written
-#: piecewise (in :data:`WRITE_CHUNK` slices) instead of being copied whole.
-JOIN_LIMIT = 1 << 16
+#: Buffers larger than JOIN_LIMIT (from .sansio) are written piecewise, in slices
+#: of this size, instead of being copied whole.
 WRITE_CHUNK = 1 << 18
 _COUNTED = (ca.CreateChanRequest, ca.EventAddRequest, ca.ReadNotifyRequest,
             ca.WriteNotifyRequest)
@@ -256,6 +259,9 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
     async def _send_buffers(self, *buffers: Any) -> None:
         """Write small messages joined (one write); a large buffer (a big array)
         piecewise with back-pressure, never copied whole."""
+        if len(buffers) == 1 and type(buffers[0]) is bytes and len(buffers[0]) <= JOIN_LIMIT:
+            await self.client.send(buffers[0])  # already joined (FastSansIO.send)
+            return
         views = [memoryview(b).cast("B") for b in buffers]
         if sum(v.nbytes for v in views) <= JOIN_LIMIT:
             await self.client.send(b"".join(views))
@@ -294,8 +300,12 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
         """A read; one that cannot be converted to the type asked for (a text as a
         DBR_DOUBLE) is answered ECA_GETFAIL, a write-only type (DBR_PUT_ACKT)
         ECA_BADTYPE, as rsrv does (caproto: an internal error, which libca treats
-        as fatal)."""
+        as fatal). Most are answered from a cached encoding (:mod:`.fastpath`)."""
         try:
+            if type(command) is ca.ReadNotifyRequest:
+                fast = await fastpath.read(self, command)
+                if fast is not None:
+                    return fast
             return await super()._process_command(command)
         except ca.CaprotoConversionError:
             return self._read_refused(command)
@@ -310,7 +320,11 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
                                  f"{data_type.name}"[:200])]
 
     async def _subscribe(self, command: Any) -> Any:
-        """caproto makes the subscription; it is then indexed by id."""
+        """A subscription made in place with its first value as the reply
+        (:mod:`.fastpath`), else made by caproto and then indexed by id."""
+        fast = await fastpath.subscribe(self, command)
+        if fast is not None:
+            return fast
         self.sub_index.pending = command.subscriptionid
         chan, db_entry = self._get_db_entry_from_command(command)
         try:
@@ -333,8 +347,8 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
             data_count = pair[1].data_count
         else:
             data_count = db_entry.length
-        return [chan.unsubscribe(command.subscriptionid, data_type=command.data_type,
-                                 data_count=data_count)]
+        return [ca.EventCancelResponse(command.data_type, chan.sid, command.subscriptionid,
+                                       data_count)]
 
     async def _remove(self, pairs: list[Any]) -> None:
         await remove_subscriptions(self, pairs)

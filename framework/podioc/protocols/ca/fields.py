@@ -69,6 +69,7 @@ class _FieldMixin:
         if data["value"] == value:
             return
         data["value"] = value
+        self._content.clear()  # type: ignore[attr-defined]  # reads use it (fastpath)
         task = asyncio.get_running_loop().create_task(self._publish())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -23,11 +23,22 @@ from typing import Any
 
 from caproto._commands import Commands, ensure_eca_value, pad_buffers, parse_metadata
 from caproto._data import SubscriptionUpdate
-from caproto._headers import EventAddResponseHeader, ExtendedMessageHeader, MessageHeader
+from caproto._headers import (
+    EventAddResponseHeader,
+    ExtendedMessageHeader,
+    MessageHeader,
+    ReadNotifyResponseHeader,
+)
 from caproto._utils import ConversionDirection, apply_deadband_filter
 from caproto.asyncio.server import AsyncioEvent, VirtualCircuit
 from caproto.asyncio.server import Context as AsyncioContext
-from caproto.server.common import DisconnectedCircuit, LoopExit, SubscriptionSpec, host_endian
+from caproto.server.common import (
+    DisconnectedCircuit,
+    LoopExit,
+    Subscription,
+    SubscriptionSpec,
+    host_endian,
+)
 
 __all__ = [
     "AsyncioContext",
@@ -39,6 +50,8 @@ __all__ = [
     "ExtendedMessageHeader",
     "LoopExit",
     "MessageHeader",
+    "ReadNotifyResponseHeader",
+    "Subscription",
     "SubscriptionSpec",
     "SubscriptionUpdate",
     "VirtualCircuit",
@@ -112,7 +125,10 @@ IMPORTS = (
            "what ChannelData.publish queues; the coalescing queue reads its fields"),
     Import("caproto._headers", "MessageHeader", "parse a standard header in linear time"),
     Import("caproto._headers", "ExtendedMessageHeader", "parse an extended header"),
-    Import("caproto._headers", "EventAddResponseHeader", "header of a zero-copy update"),
+    Import("caproto._headers", "EventAddResponseHeader",
+           "header of a zero-copy update, and of a cached first value (fastpath.py)"),
+    Import("caproto._headers", "ReadNotifyResponseHeader",
+           "header of a read answered from a cached encoding (fastpath.py)"),
     Import("caproto._utils", "ConversionDirection", "convert a client's put like caproto"),
     Import("caproto._utils", "apply_deadband_filter", "caproto's dbnd filter per update"),
     Import("caproto.asyncio.server", "AsyncioEvent", "caproto's event, made task-free"),
@@ -123,6 +139,8 @@ IMPORTS = (
     Import("caproto.server.common", "host_endian", "argument of apply_deadband_filter"),
     Import("caproto.server.common", "SubscriptionSpec",
            "key of a circuit's subscriptions, rebuilt to index a new one by id"),
+    Import("caproto.server.common", "Subscription",
+           "a subscription made in place (fastpath.py), as caproto makes it"),
 )
 
 OVERRIDES = (
@@ -220,8 +238,10 @@ ATTRIBUTES = (
     Attribute("context", "beacon_count", "beacon sequence number"),
     Attribute("context", "subscription_queue", "replaced by the coalescing queue"),
     Attribute("channel", "_data", "caproto's cache of the model's value and timestamp"),
-    Attribute("channel", "_queues", "is any CA monitor subscribed"),
-    Attribute("channel", "_content", "caproto's conversions of the old value, dropped"),
+    Attribute("channel", "_queues", "is any CA monitor subscribed; register a subscription "
+              "made in place (fastpath.py)"),
+    Attribute("channel", "_content", "caproto's conversions of the old value, dropped; a "
+              "read or a new subscription's first value (fastpath.py)"),
     Attribute("channel", "max_subscription_backlog", "bounds a subscription's backlog"),
     Attribute("alarm", "_data", "caproto's cache of the model's alarm"),
     Attribute("update", "sub_specs", "SubscriptionUpdate fields: coalescing key"),

@@ -14,6 +14,8 @@ import caproto as ca
 
 from .wire import CommandParser
 
+#: Messages up to this size in all are joined into one buffer before they are written.
+JOIN_LIMIT = 1 << 16
 _BY_SID = (ca.ReadNotifyRequest, ca.ReadRequest, ca.WriteNotifyRequest, ca.WriteRequest,
            ca.EventAddRequest)
 _BY_IOID = (ca.ReadNotifyResponse, ca.ReadResponse, ca.WriteNotifyResponse)
@@ -30,8 +32,9 @@ class FastSansIO(ca.VirtualCircuit):  # type: ignore[misc]
     a connected circuit (for each, caproto updates every channel of the circuit:
     minutes for thousands of refused channels) take their known
     transitions (caproto's table, ``_state.py``) and exactly caproto's
-    bookkeeping (``_ioids``, ``event_add_commands``, ``channels_sid``, the same
-    checks) directly. Every other message, and any channel or circuit in
+    bookkeeping (``_ioids``, ``event_add_commands``, ``event_cancel_commands``,
+    ``channels_sid``, the same checks) directly; so do a subscription's cancel
+    request and its reply. Every other message, and any channel or circuit in
     another state, takes caproto's full path, errors included.
     """
 
@@ -43,13 +46,23 @@ class FastSansIO(ca.VirtualCircuit):  # type: ignore[misc]
         return self.parser.feed(b"".join(buffers)), 0
 
     def send(self, *commands: Any, extra: Any = None) -> list[Any]:
+        """The messages' buffers; joined into one when they are small in all (one
+        copy of a few KiB is cheaper than handling each buffer on its way out)."""
         if self.log.isEnabledFor(logging.DEBUG):
             return super().send(*commands, extra=extra)  # type: ignore[no-any-return]
         buffers: list[Any] = []
+        total = 0
         for command in commands:
             self._process_command(self.our_role, command)
-            buffers.append(memoryview(command.header))
+            header = command.header
+            buffers.append(header)
             buffers.extend(command.buffers)
+            total += header.payload_size
+        if total <= JOIN_LIMIT:
+            try:
+                return [b"".join(buffers)]
+            except (TypeError, BufferError):  # a buffer that is not contiguous bytes
+                pass
         return buffers
 
     def _steady(self, chan: Any) -> bool:
@@ -119,6 +132,23 @@ class FastSansIO(ca.VirtualCircuit):  # type: ignore[misc]
             # CONNECTED stays CONNECTED; caproto then updates every channel of the
             # circuit (O(channels) per error: minutes for thousands of refusals)
             return
+        elif kind is ca.EventCancelRequest and role is self.their_role:
+            added = self.event_add_commands.get(command.subscriptionid)
+            if (added is not None and added.data_type == command.data_type
+                    and added.sid == command.sid):
+                chan = self.channels_sid.get(added.sid)
+                if chan is not None and self._steady(chan):
+                    self.event_cancel_commands[command.subscriptionid] = added
+                    return
+        elif kind is ca.EventCancelResponse and role is self.our_role:
+            added = self.event_add_commands.get(command.subscriptionid)
+            if (added is not None and command.subscriptionid in self.event_cancel_commands
+                    and added.data_type == command.data_type and added.sid == command.sid):
+                chan = self.channels_sid.get(added.sid)
+                if chan is not None and self._steady(chan):
+                    del self.event_add_commands[command.subscriptionid]
+                    del self.event_cancel_commands[command.subscriptionid]
+                    return
         elif kind is ca.EventAddResponse and role is self.our_role:
             subscription = command.subscriptionid
             added = self.event_add_commands.get(subscription)

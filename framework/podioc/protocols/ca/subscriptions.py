@@ -42,10 +42,11 @@ class SubscriptionIndex:
                                 mask=command.mask, channel_filter=chan.channel_filter)
         subs = self._subscriptions.get(spec)
         if subs and subs[-1].subscriptionid == command.subscriptionid:
-            self._add((spec, subs[-1]))
+            self.add(spec, subs[-1])
 
-    def _add(self, pair: Pair) -> None:
-        sub = pair[1]
+    def add(self, spec: Any, sub: Any) -> None:
+        """Index a subscription made outside caproto (see :mod:`.fastpath`)."""
+        pair = (spec, sub)
         self._by_id[sub.subscriptionid] = pair
         self._by_channel.setdefault(id(sub.channel), {})[sub.subscriptionid] = pair
 
@@ -87,7 +88,7 @@ class SubscriptionIndex:
         self._by_id, self._by_channel = {}, {}
         for spec, subs in self._subscriptions.items():
             for sub in subs:
-                self._add((spec, sub))
+                self.add(spec, sub)
 
 
 async def remove_subscriptions(circuit: Any, pairs: Iterable[Pair]) -> None:

@@ -1,0 +1,172 @@
+"""Reads and new subscriptions answered from cached encodings, in the same write.
+
+caproto converts a channel's value for the wire on every read, and sends a new
+subscription's first value through the context's update queue, the routing per
+subscription and the circuit's backlog, converting it again for each one.
+EPICS base's ``acctst`` makes and cancels 500 subscriptions 10,000 times on
+one channel, and ``catime`` sends thousands of reads in one TCP message: most
+of their time went there. Here, for a plain podioc channel (no channel filter)
+on a circuit with events on and no put in progress:
+
+- a subscription is registered in exactly caproto's tables and its first
+  value is a reply of the batch being answered;
+- a READ_NOTIFY is answered from caproto's cache of conversions
+  (``ChannelData._content``, which it fills for subscriptions; podioc's channels
+  drop it on every change, see :mod:`.channels`);
+- the encoded message body (up to :data:`MAX_CACHED` bytes) is kept per
+  channel, request kind, data type and count while that cached conversion
+  stays the same, so each further reply is a new header in front of the same
+  buffers.
+
+Every other case takes caproto's path (:class:`.circuit.Circuit`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import caproto as ca
+from caproto import ChannelType
+
+from .guard import (
+    EventAddResponseHeader,
+    ReadNotifyResponseHeader,
+    Subscription,
+    SubscriptionSpec,
+    ensure_eca_value,
+)
+from .updates import event_add_response
+
+_TYPES = {int(t): t for t in ChannelType}
+_TYPE_NAMES = {int(t): t.name for t in ChannelType}
+_PLAIN = (None, None, None, None)  # caproto's ChannelFilter of a name without a filter
+_ECA_NORMAL = ensure_eca_value(1)
+_EVENT, _READ = 0, 1
+#: Bodies up to this size are kept; larger ones cost their copy anyway.
+MAX_CACHED = 1 << 14
+Key = tuple[int, int, int]  # (request kind, data type, requested count)
+Body = tuple[int, int, tuple[Any, ...]]  # (data count, payload size, buffers)
+
+
+class Bodies:
+    """A channel's encoded reply bodies, each valid while caproto's cached conversion
+    it was made from is the same object."""
+
+    def __init__(self) -> None:
+        self.cached: dict[Key, tuple[Any, Body]] = {}
+
+    def get(self, key: Key, content: Any) -> Body | None:
+        """The body encoded from ``content`` (that very object), if kept."""
+        entry = self.cached.get(key)
+        if entry is None or entry[0] is not content:
+            return None
+        return entry[1]
+
+    def keep(self, key: Key, content: Any, message: Any) -> Any:
+        """Keep ``message``'s body, encoded from ``content``, if it is small (a large
+        array's body would keep an old value alive after a change); returns ``message``."""
+        header = message.header
+        if header.payload_size <= MAX_CACHED:
+            self.cached[key] = (content, (header.data_count, header.payload_size,
+                                          tuple(message.buffers)))
+        else:
+            self.cached.pop(key, None)
+        return message
+
+
+def _plain(circuit: Any, command: Any) -> tuple[Any, Any, str] | None:
+    """(channel, ChannelData, type name) when ``command`` may take the fast path."""
+    chan = circuit.circuit.channels_sid.get(command.sid)
+    if (chan is None or tuple(chan.channel_filter) != _PLAIN or chan.name.endswith("$")
+            or not circuit.write_event.is_set()):
+        return None
+    db_entry = circuit.context[chan.name]
+    type_name = _TYPE_NAMES.get(command.data_type)
+    if type_name is None or getattr(db_entry, "pv", None) is None:
+        return None  # only podioc's channels drop caproto's cache on every change
+    return chan, db_entry, type_name
+
+
+def _bodies(db_entry: Any) -> Bodies:
+    bodies: Bodies | None = getattr(db_entry, "bodies", None)
+    if bodies is None:
+        bodies = db_entry.bodies = Bodies()
+    return bodies
+
+
+_MESSAGES = {_EVENT: (ca.EventAddResponse, EventAddResponseHeader),
+             _READ: (ca.ReadNotifyResponse, ReadNotifyResponseHeader)}
+
+
+def _cached(db_entry: Any, key: Key, content: Any, ident: int) -> Any:
+    """The reply (subscription or I/O id ``ident``) from a kept body, or None."""
+    hit = _bodies(db_entry).get(key, content)
+    if hit is None:
+        return None
+    count, size, buffers = hit
+    cls, header = _MESSAGES[key[0]]
+    return cls.from_components(header(size, key[1], count, _ECA_NORMAL, ident), *buffers)
+
+
+async def _content(db_entry: Any, data_type: int, type_name: str) -> Any:
+    """caproto's cached conversion of the value to ``data_type``, made (and cached, as
+    caproto's ``subscribe`` does) if missing."""
+    content = db_entry._content.get(type_name)
+    if content is None:
+        content = db_entry._content[type_name] = await db_entry.read(ChannelType(data_type))
+    return content
+
+
+async def subscribe(circuit: Any, command: Any) -> list[Any] | None:
+    """Make the subscription and return its first value as the reply; None when this
+    request must take caproto's path (which also answers a value that cannot be
+    converted to the type asked for)."""
+    found = _plain(circuit, command)
+    if found is None or not circuit.events_on.is_set():
+        return None
+    chan, db_entry, type_name = found
+    try:
+        content = await _content(db_entry, command.data_type, type_name)
+    except ca.CaprotoConversionError:
+        return None
+    key = (_EVENT, command.data_type, command.data_count)
+    reply = _cached(db_entry, key, content, command.subscriptionid)
+    if reply is None:
+        metadata, values = content
+        count = command.data_count or len(values)
+        if count != len(values):
+            values = values[:count]
+        reply = _bodies(db_entry).keep(key, content, event_add_response(
+            values, metadata, command.data_type, count, command.subscriptionid))
+    filt = chan.channel_filter
+    sub = Subscription(mask=command.mask, channel_filter=filt, channel=chan, circuit=circuit,
+                       data_type=_TYPES[command.data_type],
+                       data_count=command.data_count,
+                       subscriptionid=command.subscriptionid, db_entry=db_entry)
+    spec = SubscriptionSpec(db_entry=db_entry, data_type_name=type_name, mask=command.mask,
+                            channel_filter=filt)
+    circuit.subscriptions[spec].append(sub)
+    circuit.context.subscriptions[spec].append(sub)
+    db_entry._queues[circuit.context.subscription_queue][filt.sync][type_name].add(spec)
+    circuit.sub_index.add(spec, sub)
+    return [reply]
+
+
+async def read(circuit: Any, command: Any) -> list[Any] | None:
+    """The READ_NOTIFY reply; None when this request must take caproto's path. A value
+    that cannot be converted raises caproto's conversion error, as caproto's read does."""
+    found = _plain(circuit, command)
+    if found is None:
+        return None
+    chan, db_entry, type_name = found
+    content = await _content(db_entry, command.data_type, type_name)
+    key = (_READ, command.data_type, command.data_count)
+    reply = _cached(db_entry, key, content, command.ioid)
+    if reply is not None:
+        return [reply]
+    metadata, data = content
+    if command.data_count > 0:
+        data = data[:command.data_count]
+    return [_bodies(db_entry).keep(key, content, chan.read(
+        data=data, data_type=command.data_type, data_count=db_entry.calculate_length(data),
+        status=1, ioid=command.ioid, metadata=metadata, notify=True))]

@@ -1,0 +1,69 @@
+"""A podioc CA circuit in this process, fed over a Unix socketpair.
+
+For deterministic tests of the CA server's hot paths (allocations, conversions,
+messages per request): the real ServerContext and Circuit classes, a real
+socket, no network and no timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import caproto as ca
+from caproto.asyncio.utils import _TransportWrapper
+
+from podioc import IOC
+from podioc.protocols.ca import ServerContext as Context
+from podioc.protocols.ca import make_pvdb
+from podioc.protocols.ca.sansio import FastSansIO
+
+
+@dataclass
+class InProcessCircuit:
+    """One connected circuit: ``client`` is the test's (non-blocking) end."""
+
+    ctx: Any
+    circuit: Any
+    client: socket.socket
+    writer: asyncio.StreamWriter
+    context_loop: asyncio.Task[Any]
+
+    async def send(self, *commands: Any) -> None:
+        """Send ``commands`` in one write and let the circuit answer them."""
+        loop = asyncio.get_running_loop()
+        await loop.sock_sendall(self.client, b"".join(bytes(c) for c in commands))
+        await self.circuit.recv()
+
+    def sid(self, cid: int) -> int:
+        return int(self.circuit.circuit.channels[cid].sid)
+
+    def close(self) -> None:
+        self.context_loop.cancel()
+        self.writer.close()
+        self.client.close()
+
+
+async def open_circuit(ioc: IOC, names: list[str]) -> InProcessCircuit:
+    """Serve ``ioc`` and connect one circuit with a channel per name (cid 1, 2, ...)."""
+    pvdb = make_pvdb(ioc.pvs)
+    await pvdb.filling  # type: ignore[attr-defined]
+    ctx = Context(pvdb, ["127.0.0.1"])
+    ctx.port = 5064
+    context_loop = asyncio.get_running_loop().create_task(ctx.subscription_queue_loop())
+    server_end, client_end = socket.socketpair()
+    client_end.setblocking(False)
+    reader, writer = await asyncio.open_unix_connection(sock=server_end)
+    transport = _TransportWrapper(reader, writer)
+    transport.getsockname = lambda: ("127.0.0.1", 5064)
+    circuit = ctx.CircuitClass(FastSansIO(ca.SERVER, ("127.0.0.1", 40000), None),
+                               transport, ctx)
+    await circuit.run()
+    opened = InProcessCircuit(ctx, circuit, client_end, writer, context_loop)
+    await opened.send(ca.VersionRequest(0, 13), ca.HostNameRequest("h"),
+                      ca.ClientNameRequest("u"),
+                      *(ca.CreateChanRequest(name, cid, 13)
+                        for cid, name in enumerate(names, start=1)))
+    return opened
