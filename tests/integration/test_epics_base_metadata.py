@@ -85,7 +85,7 @@ def test_a_desc_longer_than_a_record_holds_is_refused(allkinds: IocProcess, pva:
 
 
 def test_other_fields_stay_read_only(allkinds: IocProcess) -> None:
-    for field in ("FLOAT.DRVH", "FLOAT.RTYP", "FLOAT.HYST", "FLOAT.SEVR"):
+    for field in ("FLOAT.DRVH", "FLOAT.RTYP", "FLOAT.PREC", "FLOAT.SEVR"):
         before = caget(allkinds, "-t", field)
         caput(allkinds, field, "1")
         assert caget(allkinds, "-t", field) == before, field
@@ -116,3 +116,22 @@ def test_property_subscribers_get_metadata_changes_only(allkinds: IocProcess,
         ca_pv(ca, allkinds.pv("FLOAT")).write([1.5], wait=True, timeout=10)
     poll_until(lambda: caget(allkinds, "-t", "FLOAT.EGU").strip() == "mm", timeout=10,
                message="EGU back to mm")
+
+
+def test_a_written_hysteresis_holds_the_alarm(allkinds: IocProcess, pva: Any) -> None:
+    """.HYST as in an ai record: an alarm holds while the value stays within HYST of
+    the limit that raised it (FLOAT: HIGH 50, HIHI 90)."""
+    try:
+        assert caput(allkinds, "FLOAT.HYST", "10").returncode == 0
+        assert caget(allkinds, "-t", "FLOAT.HYST").strip() == "10"
+        assert pva.get(allkinds.pv("FLOAT"), timeout=10)["valueAlarm.hysteresis"] == 10.0
+        seen = []
+        for value in ("95", "85", "80", "79", "45", "39"):
+            assert caput(allkinds, "FLOAT", value).returncode == 0
+            seen.append(caget(allkinds, "-t", "FLOAT.STAT").strip())
+        assert seen == ["HIHI", "HIHI", "HIHI", "HIGH", "HIGH", "NO_ALARM"]
+        assert caput(allkinds, "FLOAT.HYST", "-1").returncode != 0  # refused
+        assert caget(allkinds, "-t", "FLOAT.HYST").strip() == "10"
+    finally:
+        caput(allkinds, "FLOAT.HYST", "0")
+        caput(allkinds, "FLOAT", "1.5")

@@ -95,3 +95,25 @@ def test_alarm_state_defaults() -> None:
     assert [int(s) for s in Severity] == [0, 1, 2, 3]
     assert (Status.HIHI, Status.HIGH, Status.LOLO, Status.LOW, Status.COMM, Status.UDF) == (
         3, 4, 5, 6, 9, 17)
+
+
+def test_hysteresis_holds_an_alarm_as_an_ai_record_does() -> None:
+    """EPICS aiRecord checkAlarms: an alarm raised by a limit holds while the value
+    stays within HYST of it (LALM), and clears once it is more than HYST inside."""
+    from podioc import IOC, pv
+
+    class One(IOC):
+        x = pv.float(0.0, name="X", writable=True,
+                     alarm=Alarm(high=5.0, hihi=10.0, hysteresis=2.0))
+
+    x = One("H:").x
+    seen = []
+    for value in (10.0, 9.0, 8.0, 7.9, 5.0, 3.5, 3.0, 2.9, 10.0, 12.0, 7.0):
+        x.set(value)
+        seen.append(x.alarm.status.name)
+    assert seen == ["HIHI", "HIHI", "HIHI", "HIGH", "HIGH", "HIGH", "HIGH", "NO_ALARM",
+                    "HIHI", "HIHI", "HIGH"]
+
+
+def test_negative_hysteresis_is_a_problem() -> None:
+    assert Alarm(hihi=1.0, hysteresis=-1.0).problems() == ["alarm hysteresis -1.0 is negative"]

@@ -63,7 +63,8 @@ class Alarm:
 
     A limit left as ``None`` is disabled. ``value >= hihi`` gives HIHI,
     ``value <= lolo`` LOLO, then HIGH and LOW likewise. For arrays the most
-    severe element decides.
+    severe element decides. ``hysteresis`` is EPICS's HYST: an alarm raised by
+    a limit stays until the value is more than that inside the limit (scalars).
     """
 
     lolo: float | None = None
@@ -74,10 +75,13 @@ class Alarm:
     low_severity: Severity = Severity.MINOR
     high_severity: Severity = Severity.MINOR
     hihi_severity: Severity = Severity.MAJOR
+    hysteresis: float = 0.0
 
     def problems(self) -> list[str]:
         """Return contradictions between the limits (empty if consistent)."""
         out = []
+        if not self.hysteresis >= 0:
+            out.append(f"alarm hysteresis {self.hysteresis} is negative")
         ordered = [("lolo", self.lolo), ("low", self.low), ("high", self.high),
                    ("hihi", self.hihi)]
         present = [(n, v) for n, v in ordered if v is not None]
@@ -86,8 +90,10 @@ class Alarm:
                 out.append(f"alarm limit {n1}={v1} is above {n2}={v2}")
         return out
 
-    def evaluate(self, value: Any) -> AlarmState:
-        """Alarm state for a scalar or the worst element of an array."""
+    def evaluate(self, value: Any, last: float | None = None) -> AlarmState:
+        """Alarm state for a scalar or the worst element of an array. ``last``: the
+        limit that raised the alarm last time (EPICS's LALM, see :meth:`limit_of`),
+        whose alarm holds within :attr:`hysteresis` of it."""
         if isinstance(value, float) and math.isnan(value):
             return AlarmState(Severity.INVALID, Status.UDF, "value is NaN")
         try:
@@ -101,16 +107,25 @@ class Alarm:
                 return a if a.severity >= b.severity else b
         except ImportError:  # pragma: no cover - numpy is a dependency
             pass
-        return self._one(float(value))
+        return self._one(float(value), last)
 
-    def _one(self, v: float) -> AlarmState:
+    def limit_of(self, state: AlarmState) -> float | None:
+        """The limit that raised ``state`` (None: no limit alarm), to pass as ``last``."""
+        return {Status.HIHI: self.hihi, Status.HIGH: self.high, Status.LOW: self.low,
+                Status.LOLO: self.lolo}.get(state.status)
+
+    def _one(self, v: float, last: float | None = None) -> AlarmState:
+        hyst = self.hysteresis
         checks = (
-            (self.hihi, v >= (self.hihi or 0), self.hihi_severity, Status.HIHI),
-            (self.lolo, v <= (self.lolo or 0), self.lolo_severity, Status.LOLO),
-            (self.high, v >= (self.high or 0), self.high_severity, Status.HIGH),
-            (self.low, v <= (self.low or 0), self.low_severity, Status.LOW),
+            (self.hihi, 1.0, self.hihi_severity, Status.HIHI),
+            (self.lolo, -1.0, self.lolo_severity, Status.LOLO),
+            (self.high, 1.0, self.high_severity, Status.HIGH),
+            (self.low, -1.0, self.low_severity, Status.LOW),
         )
-        for limit, hit, severity, status in checks:
-            if limit is not None and hit and severity > Severity.NO_ALARM:
+        for limit, side, severity, status in checks:
+            if limit is None or severity <= Severity.NO_ALARM:
+                continue
+            edge = limit - side * hyst if last == limit else limit
+            if (v >= edge) if side > 0 else (v <= edge):
                 return AlarmState(severity, status, status.name)
         return NO_ALARM

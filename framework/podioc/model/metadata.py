@@ -2,12 +2,12 @@
 
 The fields operators change on EPICS IOCs: ``DESC``, ``EGU``, ``HOPR``/``LOPR``
 (display limits), the alarm limits ``HIHI``/``HIGH``/``LOW``/``LOLO`` and their
-severities ``HHSV``/``HSV``/``LSV``/``LLSV``, and the monitor deadbands
-``MDEL``/``ADEL`` (negative: every change is posted). A write gives the PV a new spec
-(:func:`with_field`); the live PV then re-evaluates its alarm and tells its
-metadata subscribers (:meth:`podioc.model.state.PV.set_field`). ``HYST`` stays
-read-only (the model has no alarm hysteresis), as do the control limits
-``DRVH``/``DRVL`` (they bound what clients may put).
+severities ``HHSV``/``HSV``/``LSV``/``LLSV``, the alarm hysteresis ``HYST``, and
+the monitor deadbands ``MDEL``/``ADEL`` (negative: every change is posted). A
+write gives the PV a new spec (:func:`with_field`); the live PV then re-evaluates
+its alarm and tells its metadata subscribers
+(:meth:`podioc.model.state.PV.set_field`). The control limits ``DRVH``/``DRVL``
+stay read-only (they bound what clients may put).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .spec import PVSpec
 
 #: Record fields a client may write, whatever the PV's own ``writable``.
 WRITABLE_FIELDS = frozenset({"DESC", "EGU", "HOPR", "LOPR", "HIHI", "HIGH", "LOW", "LOLO",
-                             "HHSV", "HSV", "LSV", "LLSV", "MDEL", "ADEL"})
+                             "HHSV", "HSV", "LSV", "LLSV", "HYST", "MDEL", "ADEL"})
 _DEADBANDS = {"MDEL": "deadband", "ADEL": "archive_deadband"}
 _LIMITS = {"HIHI": "hihi", "HIGH": "high", "LOW": "low", "LOLO": "lolo"}
 _SEVERITIES = {"HHSV": "hihi", "HSV": "high", "LSV": "low", "LLSV": "lolo"}
@@ -62,6 +62,8 @@ def with_field(spec: PVSpec[Any], field: str, value: Any) -> PVSpec[Any]:
     elif field in _SEVERITIES:
         changes = {f"{_SEVERITIES[field]}_severity": _severity(value)}
         alarm = dataclasses.replace(alarm, **changes)
+    elif field == "HYST":
+        alarm = dataclasses.replace(alarm, hysteresis=_number(value, allow_nan=False))
     else:  # pragma: no cover - every writable field is handled above
         raise PutRefused(f"{field} is read-only")
     problems = alarm.problems()
@@ -117,6 +119,8 @@ def field_state(spec: PVSpec[Any], field: str) -> Any:
     if field in _LIMITS:
         limit = getattr(alarm, _LIMITS[field])
         return math.nan if limit is None else float(limit)
+    if field == "HYST":
+        return float(alarm.hysteresis)
     return Severity(getattr(alarm, f"{_SEVERITIES[field]}_severity")).name
 
 

@@ -121,7 +121,8 @@ def field_value(spec: PVSpec, field: str, pv_name: str, severity: int = 0, statu
         return int(getattr(alarm, f"{attr}_severity")) if getattr(alarm, attr) is not None else 0
     simple: dict[str, Any] = {
         "NAME": pv_name, "RTYP": record_type(spec), "DESC": spec.description[:40],
-        "EGU": spec.units, "PREC": spec.display_precision, "HYST": 0.0,
+        "EGU": spec.units, "PREC": spec.display_precision,
+        "HYST": float(alarm.hysteresis) if alarm else 0.0,
         # -1: every change is posted (podioc's default); else the deadband
         "MDEL": -1.0 if spec.deadband is None else float(spec.deadband),
         "ADEL": -1.0 if spec.archive_deadband is None else float(spec.archive_deadband),

@@ -43,7 +43,8 @@ class PV(Generic[T]):
     (see :mod:`.threads`).
     """
 
-    __slots__ = ("_alarm", "_alst", "_closed", "_home", "_meta_subscribers", "_mlst", "_raw",
+    __slots__ = ("_alarm", "_alst", "_closed", "_home", "_lalm", "_meta_subscribers", "_mlst",
+                 "_raw",
                  "_subscribers", "_timestamp_ns", "_user_alarm", "declared", "name",
                  "on_put_hooks", "posts", "spec", "validators")
 
@@ -55,7 +56,8 @@ class PV(Generic[T]):
         self._raw: Any = spec.coerce(spec.initial)
         self._timestamp_ns = time.time_ns()
         self._user_alarm = NO_ALARM
-        self._alarm = self._evaluate_alarm()
+        self._lalm: float | None = None  # the limit that raised the alarm (EPICS's LALM)
+        self._alarm = self._settle_alarm()
         #: What the last change passes for monitors: POST_VALUE | POST_LOG, as the
         #: deadbands decide (both without deadbands); subscribers read it.
         self.posts = POST_VALUE | POST_LOG
@@ -237,9 +239,20 @@ class PV(Generic[T]):
         return self.spec.choices[raw] if self.spec.kind is Kind.ENUM else raw
 
     def _evaluate_alarm(self) -> AlarmState:
-        limit_alarm = NO_ALARM
-        if self.spec.alarm is not None:
-            limit_alarm = self.spec.alarm.evaluate(self._raw)
+        return self._combined(self._limit_alarm())
+
+    def _limit_alarm(self) -> AlarmState:
+        alarm = self.spec.alarm
+        return NO_ALARM if alarm is None else alarm.evaluate(self._raw, self._lalm)
+
+    def _settle_alarm(self) -> AlarmState:
+        """The alarm of the current value; remembers which limit raised it (hysteresis)."""
+        limit_alarm = self._limit_alarm()
+        alarm = self.spec.alarm
+        self._lalm = None if alarm is None else alarm.limit_of(limit_alarm)
+        return self._combined(limit_alarm)
+
+    def _combined(self, limit_alarm: AlarmState) -> AlarmState:
         if self._user_alarm.severity > limit_alarm.severity:
             return self._user_alarm
         return limit_alarm
@@ -267,7 +280,7 @@ class PV(Generic[T]):
         self.posts = self._passes(raw)
         self._raw = raw
         self._timestamp_ns = time.time_ns() if timestamp is None else int(timestamp * 1e9)
-        self._alarm = self._evaluate_alarm()
+        self._alarm = self._settle_alarm()
         for fn in tuple(self._subscribers):
             try:
                 fn(self)

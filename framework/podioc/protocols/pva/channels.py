@@ -107,7 +107,8 @@ def value_alarm(spec: PVSpec) -> dict[str, Any]:
         ("lowAlarmLimit", "lowWarningLimit", "highWarningLimit", "highAlarmLimit"),
         (fill if v is None else v for v in limits), strict=True))
     fields["active"] = alarm is not None
-    fields["hysteresis"] = 0.0
+    hysteresis = alarm.hysteresis if alarm else 0.0
+    fields["hysteresis"] = int(hysteresis) if spec.is_integral else float(hysteresis)
     if alarm is not None:
         fields.update(lowAlarmSeverity=int(alarm.lolo_severity),
                       lowWarningSeverity=int(alarm.low_severity),
