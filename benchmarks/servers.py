@@ -78,7 +78,9 @@ async def serve_podioc(prefix: str, n: int, pvi: str | None = "PVI") -> None:
         def __init__(self, prefix: str = "", n: int = 0) -> None:
             super().__init__(prefix)
             for i in range(n):
-                self.add_pv(pv.float(0.0, name=f"S{i}"))
+                # writable, as the C IOC's ao records and caproto's ChannelDouble are
+                # (catime puts to S0: a refused put costs the client an exception print)
+                self.add_pv(pv.float(0.0, name=f"S{i}", writable=True))
 
     ioc = Bench(prefix + ":", n)
     ioc.wave.set(wave_data())
