@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from p4p.client.thread import Context as PVAContext
 
 from harness import IocProcess, poll_until
+from harness.wakeups import wait_still
 
 from .checks import Health, rss_mb
 from .corpus import ca_create, ca_hello, pva_header
@@ -28,15 +30,21 @@ _PVA_GET = 0x0A
 #: The flood's pace, bytes/s: a 2.5 Gb/s link. Unpaced, loopback runs at ~1 GB/s and
 #: a busy CI machine can leave the guard's thread unscheduled for the whole 300 MiB.
 FLOOD_RATE = 300 << 20
+#: Wake-ups per second of an IOC that sleeps (see tests/integration/test_idle.py).
+IDLE_WAKEUPS = 7.0
 
 
-def flood_one_message(port: int, limit_bytes: int) -> tuple[int, bool]:
+def flood_one_message(port: int, limit_bytes: int,
+                      connected: Callable[[], object] | None = None) -> tuple[int, bool]:
     """Declare a 0x7FFFFFF0-byte PVA message and stream up to ``limit_bytes`` of it at
-    :data:`FLOOD_RATE`; (bytes sent, closed by the server)."""
+    :data:`FLOOD_RATE` (after ``connected()`` returns, if given); (bytes sent, closed
+    by the server)."""
     sent = 0
     chunk = bytes(1 << 20)
-    start = time.monotonic()
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        if connected is not None:
+            connected()
+        start = time.monotonic()
         sock.sendall(pva_header(_PVA_GET, 0x7FFFFFF0))
         try:
             while sent < limit_bytes:
@@ -69,6 +77,19 @@ def test_oversized_pva_message_is_bounded(ioc_factory: Any, tmp_path: Path) -> N
                            timeout=10)
         print(f"\nRSS {before:.0f} MiB before, {peak:.0f} after flooding, {after:.0f} MiB "
               f"after close; sent {[r[0] >> 20 for r in results]} MiB before the close")
+        health.check()
+
+
+def test_flood_on_a_sleeping_ioc_is_bounded(ioc_factory: Any, tmp_path: Path) -> None:
+    """The flood starts on an idle connection once the IOC sleeps (the PVA guard's
+    readings every 250 ms): it is still closed after the bound plus about one
+    reading's worth."""
+    ioc = start(ioc_factory, tmp_path, tick=3600.0)  # no ticks: the IOC can sleep
+    sent, closed = flood_one_message(ioc.pva_port, 300 << 20,
+                                     lambda: wait_still(ioc.pid, IDLE_WAKEUPS))
+    assert closed and sent < 300 << 20, f"{sent >> 20} MiB sent, closed: {closed}"
+    print(f"\nflood from still: closed after {sent >> 20} MiB")
+    with Health(ioc) as health:
         health.check()
 
 

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-import psutil
 
 from .._version import __version__
 from ..limits import fds
@@ -66,7 +65,7 @@ class Health:
         self.pvs: dict[str, PV] = {key: ioc.add_pv(spec, f"_health_{key}")
                                    for key, spec in specs.items()}
         self._start = time.time()
-        self._process = psutil.Process()
+        self._memory: sysinfo.MemoryReader | None = None  # opened on the first tick
         self._cpu: sysinfo.CpuLoad | None = None
         p = self.pvs
         p["START_TOD"].set(time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self._start)))
@@ -133,7 +132,9 @@ class Health:
                            ("PVA_CLIENTS", self.pva_clients()),
                            ("PVA_CHANNELS", self.pva_channels())):
             _post(p[key], value)
-        mem = sysinfo.memory(self._process)
+        if self._memory is None:
+            self._memory = sysinfo.MemoryReader()
+        mem = self._memory.read()
         _post(p["RSS"], round(mem.used / 2**20, 1))
         for key, value in (("MEM_USED", mem.used), ("MEM_FREE", mem.free),
                            ("MEM_MAX", mem.total)):
@@ -143,7 +144,7 @@ class Health:
                            ("FD_FREE", max(0, fd_max - fd_cnt))):
             _post(p[key], value)
         if self._cpu is None:  # the first reading starts the interval: no figure yet
-            self._cpu = sysinfo.CpuLoad(self._process)
+            self._cpu = sysinfo.CpuLoad()
         else:
             _post(p["IOC_CPU_LOAD"], round(self._cpu.ioc(), 1))
             _post(p["SYS_CPU_LOAD"], round(self._cpu.system(), 1))
@@ -152,13 +153,23 @@ class Health:
         """Update every second, on the second boundary of the start time."""
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
-        while True:
-            try:
-                self.update()
-            except (OSError, psutil.Error) as exc:  # e.g. no descriptor left for /proc
-                log.warning("health update skipped: %s", exc)
-            next_tick += 1.0
-            await asyncio.sleep(max(0.0, next_tick - loop.time()))
+        try:
+            while True:
+                try:
+                    self.update()
+                except OSError as exc:  # e.g. no descriptor left for /proc
+                    log.warning("health update skipped: %s", exc)
+                next_tick += 1.0
+                await asyncio.sleep(max(0.0, next_tick - loop.time()))
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the files the ticks read (the next tick opens them again)."""
+        for reader in (self._memory, self._cpu):
+            if reader is not None:
+                reader.close()
+        self._memory = self._cpu = None
 
 
 def _post(live: PV, value: float) -> None:

@@ -12,11 +12,10 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-
-import psutil
 
 from .._version import __version__
 
@@ -46,12 +45,23 @@ class Memory:
     total: int
 
 
-def _read_int(path: Path) -> int | None:
-    """The number in a cgroup file; None for ``max``, no file or no number."""
-    try:
-        text = path.read_text().strip()
-    except OSError:
-        return None
+class _Kept:
+    """A ``/proc`` or cgroup file opened once and re-read from its start with one
+    ``pread`` (no open, no path handling: a health tick reads six of them)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+
+    def read(self, size: int = 4096) -> bytes:
+        return os.pread(self.fd, size, 0)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def _number(raw: bytes) -> int | None:
+    """The number in a cgroup file; None for ``max`` or no number."""
+    text = raw.strip()
     return int(text) if text.isdigit() else None
 
 
@@ -80,51 +90,104 @@ def _cgroup_dirs(root: Path, proc_cgroup: Path) -> list[Path]:
     return dirs
 
 
+class MemoryReader:
+    """MEM_USED (RSS), MEM_FREE and MEM_MAX: the limit of the innermost memory cgroup
+    that has one (re-read every time: a pod's limit can be resized in place), else
+    the host's (free = MemAvailable). The files are opened once."""
+
+    def __init__(self, root: Path = CGROUP_ROOT,
+                 proc_cgroup: Path = Path("/proc/self/cgroup")) -> None:
+        self._statm = _Kept("/proc/self/statm")
+        self._meminfo = _Kept("/proc/meminfo")
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        #: (limit, usage) file pairs, innermost cgroup first
+        self._cgroups: list[tuple[_Kept, _Kept]] = []
+        for directory in _cgroup_dirs(root, proc_cgroup):
+            for limit_file, usage_file in (("memory.max", "memory.current"),
+                                           ("memory.limit_in_bytes", "memory.usage_in_bytes")):
+                with contextlib.suppress(OSError):
+                    limit = _Kept(directory / limit_file)
+                    try:
+                        self._cgroups.append((limit, _Kept(directory / usage_file)))
+                    except OSError:
+                        limit.close()
+
+    def cgroup(self) -> tuple[int, int] | None:
+        """(limit, usage) in bytes of the innermost cgroup with a memory limit, or None."""
+        for limit_file, usage_file in self._cgroups:
+            limit = _number(limit_file.read())
+            if limit is not None and limit < NO_LIMIT:
+                return limit, _number(usage_file.read()) or 0
+        return None
+
+    def read(self) -> Memory:
+        used = int(self._statm.read().split()[1]) * self._page
+        limited = self.cgroup()
+        if limited is not None:
+            limit, usage = limited
+            return Memory(used, max(0, limit - usage), limit)
+        # MemTotal, MemFree and MemAvailable are its first lines
+        fields = dict(line.split(b":", 1) for line in self._meminfo.read(256).splitlines()
+                      if line.startswith((b"MemTotal:", b"MemAvailable:")))
+        total, free = (int(fields.get(key, b"0 kB").split()[0]) * 1024
+                       for key in (b"MemTotal", b"MemAvailable"))
+        return Memory(used, free, total)
+
+    def close(self) -> None:
+        for kept in [self._statm, self._meminfo, *(f for pair in self._cgroups for f in pair)]:
+            kept.close()
+
+
 def cgroup_memory(root: Path = CGROUP_ROOT,
                   proc_cgroup: Path = Path("/proc/self/cgroup")) -> tuple[int, int] | None:
     """(limit, usage) in bytes of the innermost cgroup with a memory limit, or None."""
-    for directory in _cgroup_dirs(root, proc_cgroup):
-        for limit_file, usage_file in (("memory.max", "memory.current"),
-                                       ("memory.limit_in_bytes", "memory.usage_in_bytes")):
-            limit = _read_int(directory / limit_file)
-            if limit is not None and limit < NO_LIMIT:
-                usage = _read_int(directory / usage_file)
-                return limit, usage if usage is not None else 0
-    return None
-
-
-def memory(process: psutil.Process) -> Memory:
-    """MEM_USED (RSS), MEM_FREE and MEM_MAX: the cgroup's limit when there is one,
-    else the host's (free = MemAvailable)."""
-    used = process.memory_info().rss
-    limited = cgroup_memory()
-    if limited is not None:
-        limit, usage = limited
-        return Memory(used, max(0, limit - usage), limit)
-    host = psutil.virtual_memory()
-    return Memory(used, host.available, host.total)
+    reader = MemoryReader(root, proc_cgroup)
+    try:
+        return reader.cgroup()
+    finally:
+        reader.close()
 
 
 class CpuLoad:
-    """CPU load in % since the previous reading, as iocStats reports it."""
+    """CPU loads in % since the previous reading, as iocStats reports them: this
+    process's (``os.times``) and the machine's (the first line of ``/proc/stat``)."""
 
-    def __init__(self, process: psutil.Process) -> None:
-        self._process = process
+    def __init__(self) -> None:
         try:
             self.cpus = len(os.sched_getaffinity(0)) or 1
         except (AttributeError, OSError):  # pragma: no cover - not on Linux
-            self.cpus = psutil.cpu_count() or 1
-        self._process.cpu_percent(None)  # the first reading starts the interval
-        psutil.cpu_percent(None)
+            self.cpus = os.cpu_count() or 1
+        self._stat = _Kept("/proc/stat")
+        self._own = self._own_now()
+        self._machine = self._machine_now()
+
+    @staticmethod
+    def _own_now() -> tuple[float, float]:
+        times = os.times()
+        return times.user + times.system, time.monotonic()
+
+    def _machine_now(self) -> tuple[int, int]:
+        """(busy, total) clock ticks: idle and iowait are idle; guest time is already
+        in user and nice (as psutil counts them)."""
+        ticks = [int(field) for field in self._stat.read(512).split(b"\n", 1)[0].split()[1:9]]
+        total = sum(ticks)
+        return total - ticks[3] - ticks[4], total
 
     def ioc(self) -> float:
         """IOC_CPU_LOAD: this process's share of the CPUs it may use (0..100)."""
-        return min(100.0, self._process.cpu_percent(None) / self.cpus)
+        (cpu, wall), (cpu0, wall0) = self._own_now(), self._own
+        self._own = (cpu, wall)
+        return min(100.0, max(0.0, 100.0 * (cpu - cpu0) / max(wall - wall0, 1e-6) / self.cpus))
 
-    @staticmethod
-    def system() -> float:
+    def system(self) -> float:
         """SYS_CPU_LOAD: the whole machine's busy share over all its CPUs (0..100)."""
-        return float(psutil.cpu_percent(None))
+        (busy, total), (busy0, total0) = self._machine_now(), self._machine
+        self._machine = (busy, total)
+        return min(100.0, max(0.0, 100.0 * (busy - busy0) / (total - total0))) \
+            if total > total0 else 0.0
+
+    def close(self) -> None:
+        self._stat.close()
 
 
 def fd_max() -> int:

@@ -78,6 +78,9 @@ class ServerContext(AsyncioContext):  # type: ignore[misc]
         self.discovery = Discovery(self, fanout=search_fanout)
         self.broadcaster = self.discovery.broadcaster
         self._reloads: set[asyncio.Task[int]] = set()
+        #: Set while a client may be connected: the resync loop sleeps on it when
+        #: there is none (an idle IOC's loop does not wake twice a second for it).
+        self._clients_seen = asyncio.Event()
         self.channel_budget = channel_budget
         self.evicted = 0
         if channel_budget is not None:
@@ -107,6 +110,7 @@ class ServerContext(AsyncioContext):  # type: ignore[misc]
         circuit = Circuit(FastSansIO(ca.SERVER, addr, None), client, self,
                           limits=self.circuit_limits, policy=self.policy)
         self.circuits.add(circuit)
+        self._clients_seen.set()
         self.log.info("Connected to new client at %s:%d (total: %d).", *addr,
                       len(self.circuits))
         await circuit.run()
@@ -230,6 +234,9 @@ class ServerContext(AsyncioContext):  # type: ignore[misc]
         """Send the newest value of every subscription whose updates were dropped,
         once its client reads again."""
         while True:
+            if not self.circuits:
+                self._clients_seen.clear()
+                await self._clients_seen.wait()
             await asyncio.sleep(RESYNC_PERIOD)
             for circuit in list(self.circuits):
                 backlog = circuit.backlog

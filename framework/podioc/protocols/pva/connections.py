@@ -14,9 +14,9 @@ bytes it has processed per peer (its report, read as :mod:`.report` says), and:
   minus the kernel's unread queue) exceed ``PODIOC_PVA_MAX_BUFFER_BYTES``,
   then returns freed heap to the OS (``malloc_trim``). Between full checks
   cheap readings every 20 ms (bytes read, resident size, TCP sockets in use;
-  every 100 ms while nothing stirs) trigger a check at once on growth by half
-  the bound, or on a burst of new connections, so a flood overshoots by about
-  one check's time;
+  every 100 ms while nothing stirs, every 250 ms after 3 s of that) trigger a
+  check at once on growth by half the bound, or on a burst of new connections,
+  so a flood overshoots by about one reading's time;
 - **client cap**: beyond the cap, shuts down the oldest connections that have
   held no channel for IDLE_GRACE s, else the newest;
 - counts channels (for the process-wide budget) and clients (health PVs).
@@ -57,11 +57,22 @@ FAST_PERIOD = 0.02
 #: sockets in use are counted for the whole network namespace, the host's with
 #: host networking: other processes change them all the time.)
 STILL_AFTER, STILL_PERIOD, STILL_BYTES = 1.0, 0.1, 256 * 1024
+#: After SLEEP_AFTER s without a stir and without a TCP socket opened or closed,
+#: readings come every SLEEP_PERIOD s. On a small machine each wake-up of a sleeping
+#: thread costs about 0.2 ms of CPU: 10 a second were most of an idle IOC's CPU. A
+#: flood that starts then is seen up to SLEEP_PERIOD later (then FAST_PERIOD).
+SLEEP_AFTER, SLEEP_PERIOD = 3.0, 0.25
+#: A connection whose descriptor is not found (still in the accept queue) gets its
+#: keepalive options at a later check, for this many seconds after it was first seen.
+OPTIONS_WITHIN, OPTIONS_RETRY = 5.0, 0.2
 #: Bytes read between two readings that make the IOC busy (a flood is far more).
 BUSY_BYTES = 64 * 1024
-#: While the IOC reads little, a full check runs only every QUIET_CHECK s (the
-#: readings go on every FAST_PERIOD: a burst of sockets is still caught at once).
-QUIET_CHECK = 5.0
+#: While the IOC reads little, a full check runs every QUIET_GAP s while the TCP
+#: sockets in use change (connections come or go), else every QUIET_CHECK s. A full
+#: check costs about 3 ms (the kernel walks its whole TCP table): every 5 s it was the
+#: biggest part of an idle IOC's CPU. (The readings go on: a burst of sockets is
+#: still caught at once.)
+QUIET_CHECK, QUIET_GAP = 30.0, 5.0
 #: New TCP sockets (since the last check) that trigger a check at once: a burst of
 #: connections is cut down before it takes the descriptors the rest of the IOC needs.
 CONN_BURST = 32
@@ -261,14 +272,16 @@ class ConnectionGuard:
             sock.detach()  # the descriptor stays pvxs's
 
     def _set_options(self, conns: list[sockdiag.TcpConn]) -> None:
-        """Keepalive and user timeout on connections seen for the first time."""
+        """Keepalive and user timeout on connections seen for the first time (one still
+        in the accept queue has no descriptor yet: retried for OPTIONS_WITHIN s)."""
         self._scan_fds()
+        now = time.monotonic()
         for conn in conns:
             peer = self.peers[conn.inode]
             if not peer.options_set:
-                self._with_socket(conn.inode, conn.peer,
-                                  lambda s: deadpeer.apply(s, self.dead_peer_timeout))
-                peer.options_set = True  # once: a descriptor not found is not retried
+                applied = self._with_socket(
+                    conn.inode, conn.peer, lambda s: deadpeer.apply(s, self.dead_peer_timeout))
+                peer.options_set = applied or now - peer.first_seen > OPTIONS_WITHIN
 
     def _shut(self, victims: dict[int, tuple[str, tuple[Any, ...]]],
               conns: dict[int, Any]) -> int:
@@ -281,20 +294,36 @@ class ConnectionGuard:
                 shut += 1
         return shut
 
+    def _next_check(self, checked: float, due: float, quiet: bool,
+                    sockets_changed: bool) -> float:
+        """When the next full check is due: soon while a connection waits for its
+        options, every ``period`` while busy, else QUIET_GAP or QUIET_CHECK s after
+        the last one."""
+        if any(not p.options_set for p in self.peers.values()):
+            return checked + OPTIONS_RETRY
+        if not quiet:
+            return due
+        return checked + (QUIET_GAP if sockets_changed else QUIET_CHECK)
+
     # -- the loop ------------------------------------------------------------------------
     def _loop(self, stop: threading.Event) -> None:
         """A full check every ``period`` while the IOC is busy, and at once when the
         process has read or grown by half the buffer bound, or :data:`CONN_BURST`
-        sockets were opened, since the last one (caught within :data:`FAST_PERIOD`,
-        not a whole period later). While it reads less than :data:`BUSY_BYTES` between
-        readings, a full check runs only every :data:`QUIET_CHECK` s."""
+        sockets were opened, since the last one (caught within one reading, not a
+        whole period later). While it reads less than :data:`BUSY_BYTES` between
+        readings, a full check runs only every :data:`QUIET_GAP` s while sockets come
+        and go, else every :data:`QUIET_CHECK` s."""
         watch = _Growth()
         half = self.max_buffer // 2
         try:
             mark = last = watch.sample()
             now = time.monotonic()
-            due, checked, busy_until, stirred = now + self.period, now, now, now
-            while not stop.wait(FAST_PERIOD if now - stirred < STILL_AFTER else STILL_PERIOD):
+            due, checked, busy_until, stirred, moved = now + self.period, now, now, now, now
+            while not stop.is_set():
+                # a plain sleep: a third cheaper per wake-up than Event.wait's timed lock
+                time.sleep(FAST_PERIOD if now - stirred < STILL_AFTER else
+                           STILL_PERIOD if now - max(stirred, moved) < SLEEP_AFTER
+                           else SLEEP_PERIOD)
                 now = time.monotonic()
                 current = watch.sample()
                 if current[0] - last[0] > BUSY_BYTES:
@@ -302,11 +331,13 @@ class ConnectionGuard:
                 if (current[0] - last[0] > STILL_BYTES
                         or abs(current[1] - last[1]) > STILL_BYTES):
                     stirred = now  # the next readings come every FAST_PERIOD again
+                if current[2] != last[2]:
+                    moved = now
                 last = current
-                quiet = now >= busy_until
                 grown = (current[0] - mark[0] > half or current[1] - mark[1] > half
                          or current[2] - mark[2] >= CONN_BURST)
-                if not grown and (now < due or (quiet and now - checked < QUIET_CHECK)):
+                if not grown and now < self._next_check(checked, due, now >= busy_until,
+                                                        current[2] != mark[2]):
                     continue
                 try:
                     self.check()
