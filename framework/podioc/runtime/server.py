@@ -222,14 +222,14 @@ class Runtime:
             from ..protocols.pva.pvi import make_pvi
 
             doc = (type(self.ioc).__doc__ or "").strip().splitlines()
-            providers.update(make_pvi(self.ioc.prefix, self.ioc.pvs, self.pvi,
+            providers.add(make_pvi(self.ioc.prefix, self.ioc.pvs, self.pvi,
                                       self.description or (doc[0] if doc else "")))
         extras = self.ioc.pva_extras()
         clash = sorted(set(extras) & set(providers))
         if clash:
             raise ValueError(f"{type(self.ioc).__name__}.pva_extras: {', '.join(clash)} "
                              "already served as PVs; give the extra channels other names")
-        providers.update(extras)
+        providers.add(extras)
         provider = pva_access.make_provider(providers, self.policy, self.budget,
                                             guard.channel_made)
         # <PV>.<FIELD>, made on first use

@@ -22,7 +22,7 @@ What p4p lets a Python server see, and so what podioc enforces:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from p4p.server import DynamicProvider
@@ -40,7 +40,7 @@ class _Channels:
     """``DynamicProvider`` handler: the SharedPVs, minus channels the rules or the
     channel budget refuse."""
 
-    def __init__(self, shared: dict[str, Any], policy: AccessPolicy | None,
+    def __init__(self, shared: Mapping[str, Any], policy: AccessPolicy | None,
                  budget: ChannelBudget | None, made: Callable[[], None] | None) -> None:
         self.shared = shared
         self.policy = policy
@@ -51,9 +51,8 @@ class _Channels:
         return name in self.shared
 
     def makeChannel(self, name: str, peer: str) -> Any:
-        shared = self.shared.get(name)
-        if shared is None:  # not ours (a record field: the next provider's); p4p
-            return None     # asks every provider, whatever testChannel answered
+        if name not in self.shared:  # not ours (a record field: the next provider's);
+            return None              # p4p asks every provider, whatever testChannel said
         if (self.policy is not None
                 and self.policy.current.rights(name, None, peer_ip(peer)) is Access.NONE):
             log.warning("PVA channel %s refused to %s: no read access", name, peer)
@@ -62,19 +61,18 @@ class _Channels:
             return None
         if self.made is not None:
             self.made()
-        return shared
+        return self.shared[name]  # made now if it is the name's first channel
 
 
-def make_provider(shared: dict[str, Any], policy: AccessPolicy | None,
+def make_provider(shared: Mapping[str, Any], policy: AccessPolicy | None,
                   budget: ChannelBudget | None = None,
                   made: Callable[[], None] | None = None) -> Any:
     """What to give p4p's ``Server(providers=[...])``; keep a reference to it.
 
-    Without rules or budget: the plain dict (p4p's StaticProvider, answered in
-    C++). ``made()`` is called for each channel created.
+    A DynamicProvider: ``shared`` makes a PV's SharedPV when a client first asks
+    for it (:class:`.channels.Bindings`). ``made()`` is called for each channel
+    created.
     """
-    if policy is None and budget is None:
-        return shared
     return DynamicProvider("podioc-access", _Channels(shared, policy, budget, made))
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import math
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from p4p import Value
@@ -18,8 +20,8 @@ from ...model.kinds import Kind
 from ...model.records import control_limits, display_limits
 from ...model.spec import PVSpec
 from ...model.state import PV
-from ...util.gcpause import gc_paused
 from ..typemap import mapping, pva_message, pva_status
+from .guard import LoopSharedPV
 
 if TYPE_CHECKING:  # imports pydantic (its settings): not needed to serve
     from ...putlog import PutLog
@@ -175,17 +177,39 @@ def _requested(pv: PV, op: Any) -> Any:
 
 
 class PVABinding:
-    """One SharedPV per model PV; must be created inside the running event loop."""
+    """One SharedPV per model PV, open from the start with the PV's state.
+
+    Made in the running event loop (``loop`` None), it follows the PV at once.
+    Made in another thread for ``loop`` (pvxs's, when a client first asks for the
+    name), it opens there with the state as read from that thread, and follows
+    the PV from the loop's next turn, first posting the whole state again if it
+    moved meanwhile. (Opened from the loop instead, a SharedPV with operations
+    waiting can deadlock: pvxs's thread waits for the GIL the loop holds.)"""
 
     def __init__(self, pv: PV, guard: PutGuard | None = None,
-                 putlog: PutLog | None = None) -> None:
+                 putlog: PutLog | None = None,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.pv = pv
         self.nt = nt_for(pv)
-        self.shared = SharedPV(handler=_Handler(pv, guard, putlog), nt=self.nt,
-                               initial=initial_value(pv, self.nt),
-                               wrap=_identity, unwrap=_identity)
-        pv.subscribe(self._on_change)
-        pv.subscribe_metadata(self._on_metadata)
+        handler = _Handler(pv, guard, putlog)
+        seen = _version(pv)
+        first = initial_value(pv, self.nt)
+        if loop is None:
+            self.shared = SharedPV(handler=handler, nt=self.nt, initial=first,
+                                   wrap=_identity, unwrap=_identity)
+            self._follow(seen)
+        else:
+            self.shared = LoopSharedPV(loop, handler=handler, nt=self.nt, initial=first,
+                                       wrap=_identity, unwrap=_identity)
+            loop.call_soon_threadsafe(self._follow, seen)
+
+    def _follow(self, seen: tuple[Any, ...]) -> None:
+        """Post each change from now on (in the loop), and the state now if it is not
+        the one the SharedPV opened with."""
+        if _version(self.pv) != seen:
+            self.shared.post(initial_value(self.pv, self.nt))
+        self.pv.subscribe(self._on_change)
+        self.pv.subscribe_metadata(self._on_metadata)
 
     def _on_metadata(self, pv: PV) -> None:
         """New metadata (a written ``.EGU``, ``.HIHI``...): post the whole structure."""
@@ -197,12 +221,62 @@ class PVABinding:
         self.shared.post(update)
 
 
+def _version(pv: PV) -> tuple[Any, ...]:
+    """What changes with every update of a PV: timestamp, alarm, metadata."""
+    return pv.timestamp_ns, pv.alarm, pv.spec
+
+
+class Bindings(Mapping[str, SharedPV]):
+    """Name -> SharedPV of every model PV, each made when a client first asks for
+    its name (as QSRV makes its channels), plus SharedPVs made up front
+    (:meth:`add`). A PV no PVA client has asked for costs no p4p object, no
+    memory and no post per change; a lookup (``in``) makes nothing."""
+
+    def __init__(self, pvs: dict[str, PV], guard: PutGuard | None,
+                 putlog: PutLog | None, loop: asyncio.AbstractEventLoop) -> None:
+        self._pvs = pvs
+        self._guard = guard
+        self._putlog = putlog
+        self._loop = loop
+        self._made: dict[str, PVABinding] = {}
+        self._ready: dict[str, SharedPV] = {}
+        self._lock = threading.Lock()  # pvxs may ask from more than one thread
+
+    def add(self, shared: Mapping[str, SharedPV]) -> None:
+        """Serve these SharedPVs (made up front) as well."""
+        self._ready.update(shared)
+
+    def made(self) -> int:
+        """How many PVs' SharedPVs exist so far."""
+        return len(self._made)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._pvs or name in self._ready
+
+    def __getitem__(self, name: str) -> SharedPV:
+        ready = self._ready.get(name)
+        if ready is not None:
+            return ready
+        with self._lock:
+            binding = self._made.get(name)
+            if binding is None:
+                binding = PVABinding(self._pvs[name], self._guard, self._putlog, self._loop)
+                self._made[name] = binding
+        return binding.shared
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self._pvs, *self._ready])
+
+    def __len__(self) -> int:
+        return len(self._pvs) + len(self._ready)
+
+
 def make_providers(pvs: dict[str, PV], guard: PutGuard | None = None,
-                   putlog: PutLog | None = None) -> dict[str, SharedPV]:
-    """name -> SharedPV for p4p's Server; ``guard(pv, op)`` may refuse a put first;
-    every put is recorded in ``putlog``."""
-    with gc_paused():
-        return {name: PVABinding(pv, guard, putlog).shared for name, pv in pvs.items()}
+                   putlog: PutLog | None = None) -> Bindings:
+    """name -> SharedPV for p4p's Server, made on first use; ``guard(pv, op)`` may
+    refuse a put first; every put is recorded in ``putlog``. Call in the running
+    loop."""
+    return Bindings(pvs, guard, putlog, asyncio.get_running_loop())
 
 
 def make_server(providers: list[Any], conf: dict[str, str]) -> Any:

@@ -17,6 +17,7 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from p4p.nt import NTEnum, NTScalar
@@ -111,7 +112,7 @@ def _wrap(fdef: records.FieldDef, value: Any) -> Any:
 class FieldChannels:
     """The DynamicProvider handler: ``<PV>.<FIELD>`` -> a SharedPV, made once."""
 
-    def __init__(self, pvs: dict[str, PV], values: dict[str, Any],
+    def __init__(self, pvs: dict[str, PV], values: Mapping[str, Any],
                  loop: asyncio.AbstractEventLoop, guard: PutGuard | None = None,
                  putlog: PutLog | None = None) -> None:
         self.pvs = pvs
@@ -165,7 +166,7 @@ class FieldChannels:
             pv.subscribe_metadata(changed)
 
 
-def make_field_provider(pvs: dict[str, PV], values: dict[str, Any],
+def make_field_provider(pvs: dict[str, PV], values: Mapping[str, Any],
                         guard: PutGuard | None = None, putlog: PutLog | None = None) -> Any:
     """The provider of record fields (keep a reference: p4p holds providers weakly);
     ``values`` maps each PV's name to its SharedPV (served as ``<PV>.VAL``);
