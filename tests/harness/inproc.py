@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,28 @@ class InProcessCircuit:
         loop = asyncio.get_running_loop()
         await loop.sock_sendall(self.client, b"".join(bytes(c) for c in commands))
         await self.circuit.recv()
+
+    async def replies(self, commands: tuple[int, ...], want: int
+                      ) -> list[tuple[int, int, int, bytes]]:
+        """(command, parameter 1, parameter 2, payload) of the next ``want``
+        messages whose command id is one of ``commands`` (others are skipped);
+        fewer if they do not come within 10 s."""
+        loop = asyncio.get_running_loop()
+        buffer, out = b"", list[tuple[int, int, int, bytes]]()
+        deadline = loop.time() + 10
+        while len(out) < want and loop.time() < deadline:
+            try:
+                buffer += await asyncio.wait_for(loop.sock_recv(self.client, 1 << 20), 1)
+            except TimeoutError:
+                continue
+            while len(buffer) >= 16 and len(out) < want:
+                cmd, size, _, _, p1, p2 = struct.unpack_from(">HHHHII", buffer)
+                if len(buffer) < 16 + size:
+                    break
+                if cmd in commands:
+                    out.append((cmd, p1, p2, buffer[16:16 + size]))
+                buffer = buffer[16 + size:]
+        return out
 
     def sid(self, cid: int) -> int:
         return int(self.circuit.circuit.channels[cid].sid)

@@ -28,22 +28,7 @@ class One(IOC):
 
 async def _replies(opened: InProcessCircuit, command: int, want: int) -> list[tuple[int, bytes]]:
     """(parameter 2, payload) of ``want`` messages with this command id."""
-    loop = asyncio.get_running_loop()
-    buffer, out = b"", list[tuple[int, bytes]]()
-    deadline = loop.time() + 10
-    while len(out) < want and loop.time() < deadline:
-        try:
-            buffer += await asyncio.wait_for(loop.sock_recv(opened.client, 1 << 20), 1)
-        except TimeoutError:
-            continue
-        while len(buffer) >= 16:
-            cmd, size, _, _, _, p2 = struct.unpack_from(">HHHHII", buffer)
-            if len(buffer) < 16 + size:
-                break
-            if cmd == command:
-                out.append((p2, buffer[16:16 + size]))
-            buffer = buffer[16 + size:]
-    return out
+    return [(p2, payload) for _, _, p2, payload in await opened.replies((command,), want)]
 
 
 def _count_conversions(channel: Any) -> list[int]:

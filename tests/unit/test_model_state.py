@@ -110,6 +110,31 @@ def test_refusals_before_validators_change_nothing(ioc: Recorder, attr: str, val
     assert after[1:] == before[1:]
 
 
+@pytest.mark.parametrize(("attr", "value", "message"), [
+    ("fixed", 1.0, "R:FIXED is read-only"),
+    ("wave", [0.0, 6.0], "R:WAVE: an element is outside the limits -5 .. 5"),
+    ("wave", [1, 2, 3, 4, 5], "exceeds the maximum of 4"),
+])
+def test_put_now_refuses_as_put_does(ioc: Recorder, attr: str, value: Any,
+                                     message: str) -> None:
+    live = ioc.pv_by_attr(attr)
+    assert live.puts_now  # no validators, no hooks
+    before = (live.timestamp_ns, live.alarm)
+    with pytest.raises(PutRefused) as info:
+        live.put_now(value)
+    assert message in str(info.value)
+    assert (live.timestamp_ns, live.alarm) == before and ioc.events == []
+
+
+def test_put_now_stores_and_posts_as_put_does(ioc: Recorder) -> None:
+    assert list(ioc.wave.put_now([1, 2])) == [1.0, 2.0]
+    assert [list(v) for _, v in ioc.events] == [[1.0, 2.0]]  # committed and posted once
+    assert not ioc.level.puts_now  # validators and a hook: only put() may take it
+    with pytest.raises(RuntimeError, match="use put"):
+        ioc.level.put_now(2.0)
+    assert ioc.level.value == 1.0
+
+
 def test_validator_refusal_changes_nothing(ioc: Recorder) -> None:
     ioc.refuse = True
     stamp = ioc.level.timestamp_ns

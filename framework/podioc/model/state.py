@@ -150,23 +150,12 @@ class PV(Generic[T]):
         A refused put changes nothing. Returns the value stored, as ``.value``
         reads it (a validator may have replaced the one asked for).
         """
-        spec = self.spec
-        if self._closed:
-            raise PutRefused(f"{self.name}: the IOC is shutting down; puts are closed")
-        if not spec.writable:
-            raise PutRefused(f"{self.name} is read-only")
+        new = self._checked(value)
         try:
-            new = spec.coerce(value)
-            if spec.on_limit == "clamp":
-                new = spec.clamped(new)
-            elif not spec.within_limits(new):
-                lo, hi = spec.limits or (0, 0)
-                shown = new if not isinstance(new, np.ndarray) else "an element"
-                raise PutRefused(f"{shown} is outside the limits {lo:g} .. {hi:g}")
             for validate in self.validators:
                 replaced = await validate(self._public(new))
                 if replaced is not None:
-                    new = spec.coerce(replaced)
+                    new = self.spec.coerce(replaced)
         except PutRefused as exc:
             raise PutRefused(f"{self.name}: {exc}") from None
         if self._closed:  # closed while a validator was awaited: the final save is done
@@ -176,6 +165,41 @@ class PV(Generic[T]):
         for hook in self.on_put_hooks:
             await hook(self.value)
         return stored
+
+    @property
+    def puts_now(self) -> bool:
+        """True when a client's put has nothing to await (no validators, no
+        ``on_put`` hooks), so :meth:`put_now` may take it."""
+        return not self.validators and not self.on_put_hooks
+
+    def put_now(self, value: Any) -> Any:
+        """:meth:`put` done at once, for a PV whose :attr:`puts_now` is true (the
+        protocols answer such puts without a task). Same rules, same result."""
+        if not self.puts_now:
+            raise RuntimeError(f"{self.name} has validators or put hooks: use put()")
+        new = self._checked(value)
+        self._commit(new, None)
+        return self._public(new)
+
+    def _checked(self, value: Any) -> Any:
+        """``value`` as stored, if the PV takes puts and it passes type, size and
+        control limits (clamped with ``on_limit="clamp"``); else PutRefused."""
+        spec = self.spec
+        if self._closed:
+            raise PutRefused(f"{self.name}: the IOC is shutting down; puts are closed")
+        if not spec.writable:
+            raise PutRefused(f"{self.name} is read-only")
+        try:
+            new = spec.coerce(value)
+            if spec.on_limit == "clamp":
+                return spec.clamped(new)
+            if not spec.within_limits(new):
+                lo, hi = spec.limits or (0, 0)
+                shown = new if not isinstance(new, np.ndarray) else "an element"
+                raise PutRefused(f"{shown} is outside the limits {lo:g} .. {hi:g}")
+        except PutRefused as exc:
+            raise PutRefused(f"{self.name}: {exc}") from None
+        return new
 
     def set_field(self, field: str, value: Any) -> None:
         """A client's write of a metadata field (``DESC``, ``EGU``, ``HOPR``, ``HIHI``,

@@ -103,10 +103,22 @@ class _Bound:
             await super().write_from_dbr(data, data_type, metadata,  # type: ignore[misc]
                                          flags=flags)
             return None
+        return await self.pv.put(self._from_wire(data, data_type))
+
+    def writes_now(self, data_type: ChannelType) -> bool:
+        """True when a client's write of ``data_type`` has nothing to await: a
+        value to a PV without validators or put hooks (see :meth:`PV.put_now`)."""
+        return data_type not in _META_TYPES and self.pv.puts_now
+
+    def write_now(self, data: Any, data_type: ChannelType) -> Any:
+        """:meth:`write_from_dbr` done at once, when :meth:`writes_now` allows it."""
+        return self.pv.put_now(self._from_wire(data, data_type))
+
+    def _from_wire(self, data: Any, data_type: ChannelType) -> Any:
         value = from_wire(self, data, data_type, self.pv.name)
         if isinstance(value, bytes) and self.pv.spec.kind is Kind.ARRAY:
             value = np.frombuffer(value, dtype=np.uint8)  # DBR_CHAR data arrive as bytes
-        return await self.pv.put(value)
+        return value
 
     async def _write_ack(self, data_type: ChannelType, data: Any, metadata: Any) -> None:
         raw = getattr(metadata, "value", None)

@@ -42,6 +42,14 @@ class _FieldMixin:
 
     async def write_from_dbr(self, data: Any, data_type: ca.ChannelType, metadata: Any, *,
                              flags: int = 0) -> None:
+        self.write_now(data, data_type)
+
+    def writes_now(self, data_type: ca.ChannelType) -> bool:
+        """A field write has nothing to await."""
+        return True
+
+    def write_now(self, data: Any, data_type: ca.ChannelType) -> None:
+        """Set the field from a client's write (PutRefused if it is read-only or bad)."""
         if self.field not in WRITABLE_FIELDS:
             raise PutRefused(f"{self.pv.name}.{self.field} is read-only")
         value = from_wire(self, data, data_type, f"{self.pv.name}.{self.field}")

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 import caproto as ca
-from caproto import Forbidden
+from caproto import AccessRights, Forbidden
 
 from ...errors import PutRefused
 from . import putlog
@@ -22,34 +22,59 @@ log = logging.getLogger(__name__)
 
 
 async def handle_write(circuit: Any, command: Any) -> list[Any]:
-    """Start the put of a WRITE or WRITE_NOTIFY in its own task; replies come from it.
+    """Answer a WRITE or WRITE_NOTIFY: at once (replies returned) when the channel
+    says the write has nothing to await (``writes_now``), as rsrv does a soft
+    record's put; otherwise in its own task, whose replies it sends itself.
 
     Each put, accepted or refused, is recorded in the put log (:mod:`.putlog`)."""
     chan, db_entry = circuit._get_db_entry_from_command(command)
     notify = isinstance(command, ca.WriteNotifyRequest)
+    writes_now = getattr(db_entry, "writes_now", None)
+    if writes_now is not None and writes_now(command.data_type):
+        old = putlog.current(db_entry)
+        try:
+            if AccessRights.WRITE not in db_entry.check_access(circuit.client_hostname,
+                                                                circuit.client_username):
+                raise Forbidden(f"{chan.name}: no write access")
+            stored = db_entry.write_now(command.data, command.data_type)
+        except Exception as exc:
+            return _outcome(circuit, chan, db_entry, command, notify, old, exc=exc)
+        return _outcome(circuit, chan, db_entry, command, notify, old, stored=stored)
 
     async def write() -> None:
         old = putlog.current(db_entry)
         try:
-            stored = await db_entry.auth_write(
-                circuit.client_hostname, circuit.client_username, command.data,
-                command.data_type, command.metadata, user_address=circuit.circuit.address)
-        except Exception as exc:
-            replies, message = _refusal(circuit, chan, db_entry, command, exc, notify)
-            putlog.record(circuit, chan, db_entry, command, old,
-                          putlog.requested(db_entry, command), message)
-            await circuit.send(*replies)
-        else:
-            putlog.record(circuit, chan, db_entry, command, old,
-                          stored if stored is not None else putlog.requested(db_entry, command))
-            if notify:
-                await circuit.send(chan.write(ioid=command.ioid, status=True,
-                                              data_count=db_entry.length))
+            try:
+                stored = await db_entry.auth_write(
+                    circuit.client_hostname, circuit.client_username, command.data,
+                    command.data_type, command.metadata, user_address=circuit.circuit.address)
+            except Exception as exc:
+                replies = _outcome(circuit, chan, db_entry, command, notify, old, exc=exc)
+            else:
+                replies = _outcome(circuit, chan, db_entry, command, notify, old,
+                                   stored=stored)
+            if replies:
+                await circuit.send(*replies)
         finally:
             circuit.write_event.set()
 
     circuit.write_event.clear()
     await circuit._start_write_task(write)
+    return []
+
+
+def _outcome(circuit: Any, chan: Any, db_entry: Any, command: Any, notify: bool, old: Any,
+             *, stored: Any = None, exc: Exception | None = None) -> list[Any]:
+    """Log a put that stored ``stored`` or failed with ``exc``; returns its replies."""
+    if exc is not None:
+        replies, message = _refusal(circuit, chan, db_entry, command, exc, notify)
+        putlog.record(circuit, chan, db_entry, command, old,
+                      putlog.requested(db_entry, command), message)
+        return replies
+    putlog.record(circuit, chan, db_entry, command, old,
+                  stored if stored is not None else putlog.requested(db_entry, command))
+    if notify:
+        return [chan.write(ioid=command.ioid, status=True, data_count=db_entry.length)]
     return []
 
 
