@@ -388,6 +388,20 @@ def run_all(profile: Profile, servers: list[str]) -> dict[str, dict[str, list[fl
     return results
 
 
+def compile_bytecode() -> None:
+    """Write the bytecode of podioc and of these scripts' modules, so that every
+    server starts as an installed package does (pip compiles at install; a
+    checkout run with PYTHONDONTWRITEBYTECODE=1 would compile podioc's ~90
+    modules at every start, about 60 ms here). The files go to the
+    ``__pycache__`` folders git ignores."""
+    import compileall
+
+    import podioc
+
+    for folder in (Path(podioc.__file__).parent, Path(__file__).parent):
+        compileall.compile_dir(str(folder), quiet=1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -417,6 +431,7 @@ def main() -> int:
             return 2
         print(f"skipping the C IOC (EPICS base softIocPVA): {why}", file=sys.stderr)
         servers.remove("cioc")
+    compile_bytecode()
     started = time.time()
     results = run_all(profile, servers)
     summary = summarise(results)

@@ -1,8 +1,9 @@
 """Regression guard for start-up: what importing the runtime loads.
 
 A Runtime given its IOC and settings (the benchmark, tests, embedding) serves
-without reading a config, so importing it must not load the config's
-machinery (pydantic, YAML) nor the deploy tools (Docker SDK, jsonschema, click).
+without reading a config, so importing it and the protocols it serves must not
+load the config's machinery (pydantic, YAML) nor the deploy tools (Docker SDK,
+jsonschema, click); and p4p's import must not read the source of the stack.
 Checked deterministically in a fresh interpreter by the modules it ends up
 holding, plus a loose budget: the import costs at most a few times an
 interpreter that imports numpy (which caproto and p4p need anyway), measured
@@ -23,6 +24,7 @@ HEAVY = ("pydantic", "pydantic_core", "yaml", "jsonschema", "docker", "click",
 PROBE = """
 import json, sys
 import podioc.runtime.server, podioc.runtime.settings, podioc.runtime.health
+import podioc.protocols.ca, podioc.protocols.pva.channels  # what serving imports
 print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {heavy})))
 """
 
@@ -67,3 +69,21 @@ def test_p4p_serves_without_importing_setuptools() -> None:
         " sorted(m for m in sys.modules if m.split('.')[0] in ('setuptools', 'distutils')))\n"
         "server.stop()\n")
     assert out.split(None, 1) == ["True", "[]\n"], out
+
+
+def test_p4p_finds_its_libraries_without_reading_the_stack() -> None:
+    """setuptools_dso's caller lookup (inspect.stack(): 0.10-0.13 s of start-up) is
+    replaced by one that reads the caller's frame; it gives the same package, so a
+    relative library name still resolves."""
+    out, _ = _run(
+        "import inspect\n"
+        "import podioc.protocols.pva\n"
+        "calls = []\n"
+        "stack = inspect.stack\n"
+        "inspect.stack = lambda *a, **k: calls.append(1) or stack(*a, **k)\n"
+        "import p4p.server\n"
+        "from setuptools_dso.runtime import dylink_prepare_dso\n"
+        "scope = {'__name__': 'epicscorelibs.path', 'prepare': dylink_prepare_dso}\n"
+        "exec(\"info = prepare('..lib.ca')\", scope)\n"
+        "print(len(calls), scope['info'].__name__)\n")
+    assert out.split() == ["0", "epicscorelibs.lib.ca_dsoinfo"], out

@@ -14,13 +14,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..config import InstanceConfig, is_config_path
+from ..config import is_config_path
 from ..config import load as load_config
 from ..errors import ConfigError
 from ..model import IOC
 from .acf import ACF, Access, Rule, parse
 from .policy import AccessPolicy, Ruleset, load_ruleset
+
+if TYPE_CHECKING:
+    from ..config import InstanceConfig
 
 log = logging.getLogger(__name__)
 

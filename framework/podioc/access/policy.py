@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config.access_block import AccessBlock
-from ..config.problems import validate
 from ..errors import ConfigError, Problem
 from .acf import ACF, Access, parse
 
@@ -72,6 +70,9 @@ def load_ruleset(block: Mapping[str, Any], source: str, base_dir: Path,
     """
     if not isinstance(block, Mapping):
         raise _fail(source, "access", "must be a mapping with file: or rules:, and groups:")
+    from ..config.access_block import AccessBlock  # pydantic: only when rules are read
+    from ..config.problems import validate
+
     checked = validate(AccessBlock, dict(block), source, "access")
     if checked.file is not None:
         path = (base_dir / checked.file).resolve()

@@ -29,6 +29,8 @@ PRIVATE = (
     ("p4p.server.asyncio.SharedPV._disconnected", "the event close(sync=True) waits on; "
      "made by __init__"),
     ("p4p.server.raw.SharedPV.__init__", "the rest of the asyncio SharedPV's __init__"),
+    ("setuptools_dso.runtime._auto_pkg", "how p4p's library loaders find their caller's "
+     "module; replaced before p4p's import by one that reads no source (leanimport.py)"),
 )
 
 
