@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .._version import __version__
+from ..util.procfile import KeptFile
 
 try:
     import resource
@@ -43,20 +44,6 @@ class Memory:
     used: int
     free: int
     total: int
-
-
-class _Kept:
-    """A ``/proc`` or cgroup file opened once and re-read from its start with one
-    ``pread`` (no open, no path handling: a health tick reads six of them)."""
-
-    def __init__(self, path: Path | str) -> None:
-        self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-
-    def read(self, size: int = 4096) -> bytes:
-        return os.pread(self.fd, size, 0)
-
-    def close(self) -> None:
-        os.close(self.fd)
 
 
 def _number(raw: bytes) -> int | None:
@@ -97,18 +84,18 @@ class MemoryReader:
 
     def __init__(self, root: Path = CGROUP_ROOT,
                  proc_cgroup: Path = Path("/proc/self/cgroup")) -> None:
-        self._statm = _Kept("/proc/self/statm")
-        self._meminfo = _Kept("/proc/meminfo")
+        self._statm = KeptFile("/proc/self/statm")
+        self._meminfo = KeptFile("/proc/meminfo")
         self._page = os.sysconf("SC_PAGE_SIZE")
         #: (limit, usage) file pairs, innermost cgroup first
-        self._cgroups: list[tuple[_Kept, _Kept]] = []
+        self._cgroups: list[tuple[KeptFile, KeptFile]] = []
         for directory in _cgroup_dirs(root, proc_cgroup):
             for limit_file, usage_file in (("memory.max", "memory.current"),
                                            ("memory.limit_in_bytes", "memory.usage_in_bytes")):
                 with contextlib.suppress(OSError):
-                    limit = _Kept(directory / limit_file)
+                    limit = KeptFile(directory / limit_file)
                     try:
-                        self._cgroups.append((limit, _Kept(directory / usage_file)))
+                        self._cgroups.append((limit, KeptFile(directory / usage_file)))
                     except OSError:
                         limit.close()
 
@@ -157,7 +144,7 @@ class CpuLoad:
             self.cpus = len(os.sched_getaffinity(0)) or 1
         except (AttributeError, OSError):  # pragma: no cover - not on Linux
             self.cpus = os.cpu_count() or 1
-        self._stat = _Kept("/proc/stat")
+        self._stat = KeptFile("/proc/stat")
         self._own = self._own_now()
         self._machine = self._machine_now()
 

@@ -42,6 +42,7 @@ from typing import Any
 from ...limits import deadpeer, ratelimit
 from ...limits.resources import IDLE_GRACE
 from ...util import sockdiag
+from ...util.procfile import KeptFile
 from .report import Reporter, load
 
 log = logging.getLogger(__name__)
@@ -111,12 +112,12 @@ class _Growth:
 
     def __init__(self) -> None:
         self.page = os.sysconf("SC_PAGE_SIZE")
-        self.fds = [os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-                    for path in ("/proc/self/io", "/proc/self/statm", "/proc/net/sockstat")]
+        self.files = [KeptFile(path)
+                      for path in ("/proc/self/io", "/proc/self/statm", "/proc/net/sockstat")]
         self.own = 0  # bytes these readings read themselves
 
     def sample(self) -> tuple[int, int, int]:
-        io, statm, sockstat = (os.pread(fd, 1024, 0) for fd in self.fds)
+        io, statm, sockstat = (kept.read(1024) for kept in self.files)
         rchar = int(io.split(b"\n", 1)[0].split()[1]) if io.startswith(b"rchar") else 0
         tcp = sockstat.split(b"TCP: inuse ", 1)
         inuse = int(tcp[1].split()[0]) if len(tcp) == 2 else 0
@@ -125,8 +126,8 @@ class _Growth:
         return read, int(statm.split()[1]) * self.page, inuse
 
     def close(self) -> None:
-        for fd in self.fds:
-            os.close(fd)
+        for kept in self.files:
+            kept.close()
 
 
 def _trim_heap() -> None:
