@@ -31,6 +31,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import weakref
 from collections.abc import Mapping, Sequence
@@ -159,16 +160,22 @@ class Host:
 
     def call(self, argv: Sequence[str], env: Mapping[str, str] | None = None,
              timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """Run ``argv`` here to completion and capture its output."""
-        proc = self.run(argv, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-            raise AssertionError(f"{argv} timed out in {self.ns} after {timeout} s:\n"
-                                 f"{out}\n{err}") from None
-        return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
+        """Run ``argv`` here to completion and capture its output.
+
+        The output goes to files, not pipes: a process ``argv`` leaves behind (libca
+        starts ``caRepeater`` when it finds one on PATH, as in an activated venv)
+        keeps them open, and reading a pipe to its end would wait for it."""
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            proc = self.run(argv, env, stdout=out, stderr=err)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise AssertionError(f"{argv} timed out in {self.ns} after {timeout} s:\n"
+                                     f"{_text(out)}\n{_text(err)}") from None
+            return subprocess.CompletedProcess(list(argv), proc.returncode, _text(out),
+                                               _text(err))
 
     def ip_cmd(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """``ip -n NS ...``."""
@@ -345,3 +352,10 @@ class Topology:
 def run_dir() -> Path:
     """The directory of this module (scripts run inside namespaces live here)."""
     return Path(__file__).resolve().parent
+
+
+def _text(stream: Any) -> str:
+    """All that was written to a temporary file."""
+    stream.flush()
+    stream.seek(0)
+    return str(stream.read())
