@@ -1,10 +1,24 @@
-"""Free port numbers for test servers (bind port 0, then check the other protocol)."""
+"""Free port numbers for test servers, outside the kernel's ephemeral range.
+
+A port picked by binding port 0 comes from the ephemeral range, and once the
+probe socket is closed the kernel may give the same number to any socket bound
+to port 0 meanwhile, the IOC's own included (its CA beacon and search sockets
+are bound before its PVA server): the IOC then fails with "Address already in
+use". Ports are therefore drawn at random from below (or above) the range in
+``/proc/sys/net/ipv4/ip_local_port_range``, which the kernel never hands out by
+itself, and checked free for TCP and UDP.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 import time
+from pathlib import Path
+
+#: The lowest port drawn from (below it: well-known and registered services).
+LOWEST = 20000
 
 #: Ports handed out by this process; never handed out twice.
 _handed_out: set[int] = set()
@@ -22,6 +36,21 @@ def _bind(kind: int, port: int, *, reuse: bool = False) -> socket.socket | None:
     return sock
 
 
+def _candidates() -> range:
+    """The port numbers to draw from: the larger side of the ephemeral range."""
+    try:
+        low, high = (int(v) for v in
+                     Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999  # Linux's default
+    below, above = range(LOWEST, max(LOWEST, low)), range(high + 1, 65536)
+    return below if len(below) >= len(above) else above
+
+
+_CANDIDATES = _candidates()
+_RANDOM = random.Random()  # its own: a test that seeds the module's must not repeat picks
+
+
 def free_ports(n: int, *, attempts: int = 200) -> list[int]:
     """``n`` distinct port numbers free for both TCP and UDP on every address.
 
@@ -35,13 +64,13 @@ def free_ports(n: int, *, attempts: int = 200) -> list[int]:
         for _ in range(attempts):
             if len(ports) == n:
                 break
-            tcp = _bind(socket.SOCK_STREAM, 0)
+            port = _RANDOM.choice(_CANDIDATES)
+            if port in _handed_out or port in ports:
+                continue
+            tcp = _bind(socket.SOCK_STREAM, port)
             if tcp is None:
                 continue
             held.append(tcp)
-            port = tcp.getsockname()[1]
-            if port in _handed_out:
-                continue
             udp = _bind(socket.SOCK_DGRAM, port)
             if udp is None:
                 continue
