@@ -36,15 +36,22 @@ def _bind(kind: int, port: int, *, reuse: bool = False) -> socket.socket | None:
     return sock
 
 
+#: Fewest numbers worth drawing from outside the ephemeral range.
+ENOUGH = 1000
+
+
 def _candidates() -> range:
-    """The port numbers to draw from: the larger side of the ephemeral range."""
+    """The port numbers to draw from: the larger side of the ephemeral range, or
+    everything from LOWEST up when the range leaves too few outside it (then a
+    collision is possible again, as with port 0, but picks are still checked)."""
     try:
         low, high = (int(v) for v in
                      Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
     except (OSError, ValueError):
         low, high = 32768, 60999  # Linux's default
     below, above = range(LOWEST, max(LOWEST, low)), range(high + 1, 65536)
-    return below if len(below) >= len(above) else above
+    larger = below if len(below) >= len(above) else above
+    return larger if len(larger) >= ENOUGH else range(LOWEST, 65536)
 
 
 _CANDIDATES = _candidates()
