@@ -23,7 +23,8 @@ Where podioc deliberately differs from caproto, and why:
 * reads and a new subscription's first value are replies of the batch that
   asked for them, built from a cached encoding (:mod:`.fastpath`; caproto
   converts the value for every read, and routes a first value through the
-  update queue);
+  update queue); most reads, subscriptions and cancels are answered from
+  their bytes, without caproto's command objects (:mod:`.hotlane`);
 * large arrays are written piecewise, never joined into one copy;
 * a channel whose creation failed (unknown name, budget) is forgotten once the
   failure is sent (caproto kept it in the circuit's channel table forever);
@@ -43,12 +44,13 @@ import caproto as ca
 
 from ...access.policy import AccessPolicy
 from ...util.tasks import watch
-from . import access, fastpath, puts
+from . import access, fastpath, hotlane, puts
 from .backlog import Backlog
 from .guard import AsyncioEvent, DisconnectedCircuit, LoopExit, VirtualCircuit
 from .limits import CircuitLimits, oversized, too_large, unread_bytes
 from .sansio import JOIN_LIMIT, FastSansIO
 from .subscriptions import SubscriptionIndex, remove_subscriptions
+from .wire import Hot
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,10 @@ class _FastEvent(AsyncioEvent):  # type: ignore[misc]
 
 class Circuit(VirtualCircuit):  # type: ignore[misc]
     """One client connection, with its limits, access policy and update backlog."""
+
+    #: False: every request takes caproto's command path (:mod:`.hotlane` is
+    #: skipped, as it is while debug logging is on); for comparisons.
+    hot_lane = True
 
     def __init__(self, state: FastSansIO, client: Any, context: Any, *,
                  limits: CircuitLimits | None = None,
@@ -135,7 +141,8 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
             data = b""
         self.last_heard = asyncio.get_running_loop().time()
         try:
-            await self._answer(self.circuit.parser.feed(data))
+            hot = self.hot_lane and not self.circuit.log.isEnabledFor(logging.DEBUG)
+            await self._answer(self.circuit.parser.feed(data, hot))
             if self.circuit.channels:
                 self.last_channel = self.last_heard
             reason = oversized(self.circuit.parser.pending, self.limits.max_payload)
@@ -149,16 +156,28 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
 
     async def _answer(self, commands: list[Any]) -> None:
         replies: list[Any] = []
+        settled = True  # every waiting reply is encoded (caproto's own act when sent)
         for command in commands:
+            if type(command) is Hot:
+                reply = hotlane.answer(self, command, settled)
+                if reply is None:
+                    command = command.full()
+                else:
+                    replies.append(reply)
+                    if len(replies) >= MAX_BATCH:
+                        await self._flush(replies)
+                        replies, settled = [], True
+                    continue
             if replies and isinstance(command, ca.WriteRequest | ca.WriteNotifyRequest):
                 await self._flush(replies)  # earlier answers go before the write's
-                replies = []
+                replies, settled = [], True
             response = await self._command_queue_iteration(command)
             if response:
                 replies.extend(response)
+                settled = False
             if len(replies) >= MAX_BATCH:
                 await self._flush(replies)
-                replies = []
+                replies, settled = [], True
         if replies:
             await self._flush(replies)
 

@@ -54,6 +54,7 @@ class Bodies:
 
     def __init__(self) -> None:
         self.cached: dict[Key, tuple[Any, Body]] = {}
+        self.joined: dict[Key, tuple[Any, bytes]] = {}
 
     def get(self, key: Key, content: Any) -> Body | None:
         """The body encoded from ``content`` (that very object), if kept."""
@@ -67,14 +68,29 @@ class Bodies:
         array's body would keep an old value alive after a change); returns ``message``."""
         header = message.header
         if header.payload_size <= MAX_CACHED:
-            self.cached[key] = (content, (header.data_count, header.payload_size,
-                                          tuple(message.buffers)))
+            buffers = tuple(message.buffers)
+            self.cached[key] = (content, (header.data_count, header.payload_size, buffers))
+            self.joined.pop(key, None)
         else:
             self.cached.pop(key, None)
         return message
 
+    def body(self, key: Key, content: Any) -> tuple[int, int, bytes] | None:
+        """(data count, payload size, the body as one bytes) encoded from ``content``,
+        if kept (:mod:`.hotlane`'s replies are a header in front of it)."""
+        hit = self.get(key, content)
+        if hit is None:
+            return None
+        joined = self.joined.get(key)
+        if joined is None or joined[0] is not content:
+            try:
+                joined = self.joined[key] = (content, b"".join(hit[2]))
+            except (TypeError, BufferError):  # a buffer that is not contiguous bytes
+                return None
+        return hit[0], hit[1], joined[1]
 
-def _plain(circuit: Any, command: Any) -> tuple[Any, Any, str] | None:
+
+def plain(circuit: Any, command: Any) -> tuple[Any, Any, str] | None:
     """(channel, ChannelData, type name) when ``command`` may take the fast path."""
     chan = circuit.circuit.channels_sid.get(command.sid)
     if (chan is None or tuple(chan.channel_filter) != _PLAIN or chan.name.endswith("$")
@@ -87,7 +103,7 @@ def _plain(circuit: Any, command: Any) -> tuple[Any, Any, str] | None:
     return chan, db_entry, type_name
 
 
-def _bodies(db_entry: Any) -> Bodies:
+def bodies(db_entry: Any) -> Bodies:
     bodies: Bodies | None = getattr(db_entry, "bodies", None)
     if bodies is None:
         bodies = db_entry.bodies = Bodies()
@@ -100,7 +116,7 @@ _MESSAGES = {_EVENT: (ca.EventAddResponse, EventAddResponseHeader),
 
 def _cached(db_entry: Any, key: Key, content: Any, ident: int) -> Any:
     """The reply (subscription or I/O id ``ident``) from a kept body, or None."""
-    hit = _bodies(db_entry).get(key, content)
+    hit = bodies(db_entry).get(key, content)
     if hit is None:
         return None
     count, size, buffers = hit
@@ -121,7 +137,7 @@ async def subscribe(circuit: Any, command: Any) -> list[Any] | None:
     """Make the subscription and return its first value as the reply; None when this
     request must take caproto's path (which also answers a value that cannot be
     converted to the type asked for)."""
-    found = _plain(circuit, command)
+    found = plain(circuit, command)
     if found is None or not circuit.events_on.is_set():
         return None
     chan, db_entry, type_name = found
@@ -136,8 +152,15 @@ async def subscribe(circuit: Any, command: Any) -> list[Any] | None:
         count = command.data_count or len(values)
         if count != len(values):
             values = values[:count]
-        reply = _bodies(db_entry).keep(key, content, event_add_response(
+        reply = bodies(db_entry).keep(key, content, event_add_response(
             values, metadata, command.data_type, count, command.subscriptionid))
+    register(circuit, chan, db_entry, type_name, command)
+    return [reply]
+
+
+def register(circuit: Any, chan: Any, db_entry: Any, type_name: str, command: Any) -> None:
+    """Record the subscription ``command`` asks for where caproto keeps its own
+    (circuit, context, the channel's queue) and in podioc's index."""
     filt = chan.channel_filter
     sub = Subscription(mask=command.mask, channel_filter=filt, channel=chan, circuit=circuit,
                        data_type=_TYPES[command.data_type],
@@ -149,13 +172,12 @@ async def subscribe(circuit: Any, command: Any) -> list[Any] | None:
     circuit.context.subscriptions[spec].append(sub)
     db_entry._queues[circuit.context.subscription_queue][filt.sync][type_name].add(spec)
     circuit.sub_index.add(spec, sub)
-    return [reply]
 
 
 async def read(circuit: Any, command: Any) -> list[Any] | None:
     """The READ_NOTIFY reply; None when this request must take caproto's path. A value
     that cannot be converted raises caproto's conversion error, as caproto's read does."""
-    found = _plain(circuit, command)
+    found = plain(circuit, command)
     if found is None:
         return None
     chan, db_entry, type_name = found
@@ -167,6 +189,6 @@ async def read(circuit: Any, command: Any) -> list[Any] | None:
     metadata, data = content
     if command.data_count > 0:
         data = data[:command.data_count]
-    return [_bodies(db_entry).keep(key, content, chan.read(
+    return [bodies(db_entry).keep(key, content, chan.read(
         data=data, data_type=command.data_type, data_count=db_entry.calculate_length(data),
         status=1, ioid=command.ioid, metadata=metadata, notify=True))]

@@ -213,7 +213,9 @@ OVERRIDES = (
 
 ATTRIBUTES = (
     Attribute("sansio", "_ioids", "count a client's outstanding requests (limit)"),
-    Attribute("sansio", "event_add_commands", "live subscriptions; the fast path's state"),
+    Attribute("sansio", "event_add_commands", "live subscriptions; the fast path's state; "
+              "hotlane.py records a wire.Hot there (caproto reads .sid, .data_type, "
+              ".data_count of its entries)"),
     Attribute("sansio", "event_cancel_commands", "the fast path's state"),
     Attribute("sansio", "channels_sid", "the fast path's state"),
     Attribute("sansio", "channels", "count a client's channels (limit, budget); forget "
@@ -239,9 +241,9 @@ ATTRIBUTES = (
     Attribute("context", "subscription_queue", "replaced by the coalescing queue"),
     Attribute("channel", "_data", "caproto's cache of the model's value and timestamp"),
     Attribute("channel", "_queues", "is any CA monitor subscribed; register a subscription "
-              "made in place (fastpath.py)"),
+              "made in place (fastpath.py, hotlane.py)"),
     Attribute("channel", "_content", "caproto's conversions of the old value, dropped; a "
-              "read or a new subscription's first value (fastpath.py)"),
+              "read or a new subscription's first value (fastpath.py, hotlane.py)"),
     Attribute("channel", "max_subscription_backlog", "bounds a subscription's backlog"),
     Attribute("alarm", "_data", "caproto's cache of the model's alarm"),
     Attribute("update", "sub_specs", "SubscriptionUpdate fields: coalescing key"),

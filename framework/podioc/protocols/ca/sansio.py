@@ -47,12 +47,18 @@ class FastSansIO(ca.VirtualCircuit):  # type: ignore[misc]
 
     def send(self, *commands: Any, extra: Any = None) -> list[Any]:
         """The messages' buffers; joined into one when they are small in all (one
-        copy of a few KiB is cheaper than handling each buffer on its way out)."""
-        if self.log.isEnabledFor(logging.DEBUG):
+        copy of a few KiB is cheaper than handling each buffer on its way out).
+        A ``bytes`` among ``commands`` is a message already encoded, sent as is."""
+        if self.log.isEnabledFor(logging.DEBUG) and not any(
+                type(command) is bytes for command in commands):
             return super().send(*commands, extra=extra)  # type: ignore[no-any-return]
         buffers: list[Any] = []
         total = 0
         for command in commands:
+            if type(command) is bytes:  # a reply already encoded, its state kept (.hotlane)
+                buffers.append(command)
+                total += len(command)
+                continue
             self._process_command(self.our_role, command)
             header = command.header
             buffers.append(header)
@@ -66,9 +72,11 @@ class FastSansIO(ca.VirtualCircuit):  # type: ignore[misc]
         return buffers
 
     def _steady(self, chan: Any) -> bool:
-        states = chan.states.states
-        return bool(states[ca.SERVER] is ca.CONNECTED and states[ca.CLIENT] is ca.CONNECTED
-                    and self.states.states[ca.SERVER] is ca.CONNECTED)
+        """Both roles of ``chan`` and the circuit's server role are CONNECTED."""
+        for state in chan.states.states.values():  # values: no Enum.__hash__ (Python) call
+            if state is not ca.CONNECTED:
+                return False
+        return bool(self.states.states[ca.SERVER] is ca.CONNECTED)
 
     def _creating(self, chan: Any) -> bool:
         states = chan.states.states

@@ -50,6 +50,10 @@ class SubscriptionIndex:
         self._by_id[sub.subscriptionid] = pair
         self._by_channel.setdefault(id(sub.channel), {})[sub.subscriptionid] = pair
 
+    def indexed(self, subscriptionid: int) -> Pair | None:
+        """The subscription with this id if it is indexed (no scan), or None."""
+        return self._by_id.get(subscriptionid)
+
     def find(self, subscriptionid: int) -> Pair | None:
         """The live subscription with this id, or None."""
         pair = self._by_id.get(subscriptionid)
@@ -91,18 +95,24 @@ class SubscriptionIndex:
                 self.add(spec, sub)
 
 
-async def remove_subscriptions(circuit: Any, pairs: Iterable[Pair]) -> None:
-    """Remove subscriptions from a circuit and its context as caproto's
-    ``_cull_subscriptions`` does: unsubscribe the context's queue from the
-    channel when no subscription of that spec is left."""
+def detach(circuit: Any, spec: Any, sub: Any) -> bool:
+    """Remove one subscription from a circuit and its context as caproto's
+    ``_cull_subscriptions`` does; True when no subscription of its spec is left
+    (the context's queue must then be unsubscribed from the channel)."""
     context = circuit.context
+    circuit.subscriptions[spec].remove(sub)
+    resends = circuit.subscriptions_to_resend.get(spec)
+    if resends and sub in resends:
+        resends.remove(sub)
+    context.subscriptions[spec].remove(sub)
+    context.last_dead_band.pop(sub, None)
+    context.last_sync_edge_update.pop(sub, None)
+    return not context.subscriptions[spec]
+
+
+async def remove_subscriptions(circuit: Any, pairs: Iterable[Pair]) -> None:
+    """:func:`detach` each pair; unsubscribe the context's queue from a channel
+    when no subscription of that spec is left."""
     for spec, sub in pairs:
-        circuit.subscriptions[spec].remove(sub)
-        resends = circuit.subscriptions_to_resend.get(spec)
-        if resends and sub in resends:
-            resends.remove(sub)
-        context.subscriptions[spec].remove(sub)
-        context.last_dead_band.pop(sub, None)
-        context.last_sync_edge_update.pop(sub, None)
-        if not context.subscriptions[spec]:
-            await spec.db_entry.unsubscribe(context.subscription_queue, spec)
+        if detach(circuit, spec, sub):
+            await spec.db_entry.unsubscribe(circuit.context.subscription_queue, spec)

@@ -99,6 +99,41 @@ def decode(data: bytes) -> list[Message]:
     return out
 
 
+CMD_EVENT_ADD, CMD_EVENT_CANCEL, CMD_READ_NOTIFY = 1, 2, 15
+#: The requests a parser may leave as :class:`Hot` (command -> its only payload size).
+HOT_SIZES = {CMD_EVENT_ADD: 16, CMD_EVENT_CANCEL: 0, CMD_READ_NOTIFY: 0}
+_MASK = struct.Struct(">H")
+_new = tuple.__new__  # a NamedTuple made without its generated __new__ (one call less)
+_MASK_AT = HEADER_SIZE + 12  # EVENT_ADD's payload: low, high, to (floats), mask, pad
+
+
+class Hot(NamedTuple):
+    """An EVENT_ADD, EVENT_CANCEL or READ_NOTIFY request read from its bytes,
+    with the attribute names of caproto's command (see :mod:`.hotlane`)."""
+
+    command: int
+    data_type: int
+    data_count: int
+    sid: int
+    ident: int  # the subscription id, or the I/O id of a read
+    mask: int  # EVENT_ADD's event mask (0 for the others)
+    raw: bytearray  # the whole message, for :meth:`full`
+    cls: Any  # caproto's command class
+
+    @property
+    def subscriptionid(self) -> int:
+        return self.ident
+
+    @property
+    def ioid(self) -> int:
+        return self.ident
+
+    def full(self) -> Any:
+        """caproto's command object for this message."""
+        header = MessageHeader.from_buffer_copy(self.raw)
+        return self.cls.from_wire(header, memoryview(self.raw)[HEADER_SIZE:])
+
+
 class CommandParser:
     """caproto command objects from a TCP byte stream, in linear time.
 
@@ -113,24 +148,50 @@ class CommandParser:
         self._classes = Commands[role]
         self.pending = bytearray()  # an incomplete message kept for the next read
 
-    def feed(self, data: bytes) -> list[Any]:
-        """The complete commands in ``data`` (after what was pending); b'': disconnected."""
+    def feed(self, data: bytes, hot: bool = False) -> list[Any]:
+        """The complete commands in ``data`` (after what was pending); b'':
+        disconnected. With ``hot``, well-formed EVENT_ADD, EVENT_CANCEL and
+        READ_NOTIFY requests come as :class:`Hot` instead of caproto objects."""
         if not data:
             return [DISCONNECTED]
         buffer = self.pending + data if self.pending else bytearray(data)
         view = memoryview(buffer)
-        commands = []
+        commands: list[Any] = []
+        append = commands.append
+        unpack = HEADER.unpack_from
+        hot_sizes: dict[int, int] = HOT_SIZES if hot else {}
         offset = 0
-        for found in frames(buffer):
-            header_cls = MessageHeader if found.header_size == HEADER_SIZE else (
-                ExtendedMessageHeader)
-            header = header_cls.from_buffer_copy(buffer, offset)
-            try:
-                cls = self._classes[found.command]
-            except KeyError:
-                raise RemoteProtocolError(
-                    f"Packet with bad command ID {hex(found.command)} was received") from None
-            commands.append(cls.from_wire(header, view[found.end - found.payload_size:found.end]))
-            offset = found.end
-        self.pending = bytearray(view[offset:]) if offset < len(buffer) else bytearray()
+        length = len(buffer)
+        while offset + HEADER_SIZE <= length:
+            command, size, data_type, count, p1, p2 = unpack(buffer, offset)
+            end = offset + HEADER_SIZE + size
+            if size == 0xFFFF and count == 0:  # an extended header
+                found = frame(buffer, offset)
+                if found is None or found.end > length:
+                    break
+                end = found.end
+            elif end > length:
+                break
+            elif hot_sizes.get(command) == size:
+                mask = _MASK.unpack_from(buffer, offset + _MASK_AT)[0] if size else 0
+                append(_new(Hot, (command, data_type, count, p1, p2, mask,
+                                  buffer[offset:end], self._classes[command])))
+                offset = end
+                continue
+            append(self._command(buffer, view, offset, end))
+            offset = end
+        self.pending = bytearray(view[offset:]) if offset < length else bytearray()
         return commands
+
+    def _command(self, buffer: bytearray, view: memoryview, offset: int, end: int) -> Any:
+        """caproto's command object for the complete message at ``offset``."""
+        found = frame(buffer, offset)
+        assert found is not None
+        header_cls = MessageHeader if found.header_size == HEADER_SIZE else ExtendedMessageHeader
+        header = header_cls.from_buffer_copy(buffer, offset)
+        try:
+            cls = self._classes[found.command]
+        except KeyError:
+            raise RemoteProtocolError(
+                f"Packet with bad command ID {hex(found.command)} was received") from None
+        return cls.from_wire(header, view[end - found.payload_size:end])

@@ -1,0 +1,178 @@
+"""The CA hot lane (reads, subscriptions and cancels answered from their bytes)
+answers exactly as caproto's command path does, and leaves the same state.
+
+The same requests go to two circuits, one with the hot lane and one without
+(``Circuit.hot_lane = False``): every reply byte must be equal, the
+subscriptions the same, and the hot circuit must really have taken the lane
+(its subscriptions are recorded from :class:`podioc.protocols.ca.wire.Hot`
+tuples, not caproto command objects). Then monitors made and cancelled in the
+lane get, and stop getting, updates. No timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from typing import Any
+
+import caproto as ca
+import numpy as np
+
+from harness.inproc import InProcessCircuit, open_circuit
+from podioc import IOC, pv
+from podioc.protocols.ca import hotlane
+from podioc.protocols.ca.wire import Hot
+
+answer = hotlane.answer
+
+DBR_STRING, DBR_DOUBLE, DBR_STS_DOUBLE, DBR_GR_FLOAT, DBR_CTRL_DOUBLE = 0, 6, 13, 23, 34
+DBR_CTRL_ENUM = 31
+DONE = 9999  # the I/O id of the read that ends each batch
+
+
+class Hot3(IOC):
+    x = pv.float(1.5, name="X", writable=True, units="mm", precision=3,
+                 limits=(-10.0, 10.0))
+    mode = pv.enum(["Off", "On"], name="MODE", writable=True)
+    wave = pv.waveform(10, np.arange(10, dtype=np.float64), dtype="float64", name="WAVE",
+                       writable=True)
+
+
+def _batches(x: int, mode: int, wave: int) -> list[list[Any]]:
+    """Requests in batches: reads twice (the second from the kept body), adds and
+    cancels of several kinds (the last of a kind takes the full path)."""
+    reads = [ca.ReadNotifyRequest(t, 0, sid, 10 * sid + t)
+             for sid in (x, wave) for t in (DBR_DOUBLE, DBR_STS_DOUBLE, DBR_GR_FLOAT,
+                                            DBR_CTRL_DOUBLE, DBR_STRING)]
+    reads += [ca.ReadNotifyRequest(DBR_CTRL_ENUM, 1, mode, 1), ca.ReadNotifyRequest(
+        DBR_DOUBLE, 4, wave, 2)]
+    adds = [ca.EventAddRequest(DBR_GR_FLOAT, 1, x, subid, 0, 0, 0, 5) for subid in range(1, 6)]
+    adds += [ca.EventAddRequest(DBR_CTRL_ENUM, 1, mode, 6, 0, 0, 0, 5),
+             ca.EventAddRequest(DBR_CTRL_ENUM, 1, mode, 7, 0, 0, 0, 5),
+             ca.EventAddRequest(DBR_DOUBLE, 3, wave, 8, 0, 0, 0, 1),
+             ca.EventAddRequest(DBR_DOUBLE, 3, wave, 9, 0, 0, 0, 1)]
+    cancels = [ca.EventCancelRequest(DBR_GR_FLOAT, x, subid) for subid in (2, 1, 5, 4, 3)]
+    cancels += [ca.EventCancelRequest(DBR_CTRL_ENUM, mode, 7),
+                ca.EventCancelRequest(DBR_DOUBLE, wave, 8)]
+    # made on the full path (count 0: no kept body) and cancelled in the same batch:
+    # the cancel must wait for the add's reply (a caproto object, sent at the flush)
+    made_and_cancelled = [ca.EventAddRequest(DBR_GR_FLOAT, 0, x, 30, 0, 0, 0, 5),
+                          ca.EventCancelRequest(DBR_GR_FLOAT, x, 30)]
+    return [reads, reads, adds, made_and_cancelled, cancels[:3], adds[:2], cancels[3:],
+            adds[8:]]
+
+
+async def _until_done(opened: InProcessCircuit) -> bytes:
+    """Every byte the circuit sent, up to and including the reply to read DONE."""
+    loop = asyncio.get_running_loop()
+    got = b""
+    while True:
+        got += await asyncio.wait_for(loop.sock_recv(opened.client, 1 << 20), 10)
+        offset, last = 0, None
+        while offset + 16 <= len(got):
+            cmd, size, _, _, _, p2 = struct.unpack_from(">HHHHII", got, offset)
+            last = (cmd, p2)
+            offset += 16 + size
+        if offset == len(got) and last == (ca.ReadNotifyResponse.ID, DONE):
+            return got
+
+
+async def _run(hot: bool) -> dict[str, Any]:
+    answered: dict[int, int] = {}  # requests answered in the lane, by command
+
+    def counted(circuit: Any, hot: Hot, settled: bool) -> bytes | None:
+        reply = answer(circuit, hot, settled)
+        if reply is not None:
+            answered[hot.command] = answered.get(hot.command, 0) + 1
+        return reply
+
+    hotlane.answer = counted
+    try:
+        return {**await _serve(hot), "answered": answered}
+    finally:
+        hotlane.answer = answer
+
+
+async def _serve(hot: bool) -> dict[str, Any]:
+    ioc = Hot3("HL:")
+    opened = await open_circuit(ioc, ["HL:X", "HL:MODE", "HL:WAVE"])
+    opened.circuit.hot_lane = hot
+    try:
+        x, mode, wave = opened.sid(1), opened.sid(2), opened.sid(3)
+        wire: list[bytes] = []
+        kinds: list[set[str]] = []
+        for batch in _batches(x, mode, wave):
+            await opened.send(*batch, ca.ReadNotifyRequest(DBR_DOUBLE, 1, x, DONE))
+            wire.append(await _until_done(opened))
+            kinds.append({type(c).__name__
+                          for c in opened.circuit.circuit.event_add_commands.values()})
+        state = opened.circuit.circuit
+        return {
+            "wire": wire, "kinds": kinds,
+            "subscribed": sorted(state.event_add_commands),
+            "circuit_subs": sorted(s.subscriptionid for subs in
+                                   opened.circuit.subscriptions.values() for s in subs),
+            "context_subs": sorted(s.subscriptionid for subs in
+                                   opened.ctx.subscriptions.values() for s in subs),
+            "indexed": sorted(i for i in range(100) if opened.circuit.sub_index.indexed(i)),
+        }
+    finally:
+        opened.close()
+
+
+def test_hot_lane_answers_byte_for_byte_as_the_command_path() -> None:
+    hot, full = asyncio.run(_run(True)), asyncio.run(_run(False))
+    assert len(hot["wire"]) == len(full["wire"])
+    for number, (got, want) in enumerate(zip(hot["wire"], full["wire"], strict=True)):
+        assert got == want, f"batch {number}: the hot lane's replies differ"
+    for key in ("subscribed", "circuit_subs", "context_subs", "indexed"):
+        assert hot[key] == full[key], key
+    assert hot["subscribed"] == [1, 2, 6, 9]  # 9 was added twice: the second replaced it
+    assert "Hot" in hot["kinds"][2], "the hot circuit did not take the lane"
+    assert all("Hot" not in kinds for kinds in full["kinds"])
+    # in the lane: every read after the first of its kind (12 + the 7 later DONE reads);
+    # every add but the first of its kind (6 + 2 re-adds; 9's second add, a duplicate
+    # id, and 30, of count 0, take the full path); every cancel (none was the last of
+    # its kind) but 30's, which follows its add's reply object
+    assert hot["answered"] == {15: 19, 1: 8, 2: 7}
+    assert full["answered"] == {}
+
+
+async def _monitors() -> dict[str, Any]:
+    ioc = Hot3("HM:")
+    opened = await open_circuit(ioc, ["HM:X"])
+    try:
+        x = opened.sid(1)
+        await opened.send(*(ca.EventAddRequest(DBR_GR_FLOAT, 1, x, subid, 0, 0, 0, 5)
+                            for subid in (1, 2, 3)))
+        first = await opened.replies((ca.EventAddResponse.ID,), 3)
+        lane = sorted(k for k, v in opened.circuit.circuit.event_add_commands.items()
+                      if type(v) is Hot)
+        ioc.pvs["HM:X"].set(2.5)
+        changed = await opened.replies((ca.EventAddResponse.ID,), 3)
+        await opened.send(ca.EventCancelRequest(DBR_GR_FLOAT, x, 2))
+        cancelled = await opened.replies((ca.EventAddResponse.ID,), 1)
+        ioc.pvs["HM:X"].set(3.5)
+        await opened.send(ca.ReadNotifyRequest(DBR_DOUBLE, 1, x, DONE))
+        after = await opened.replies((ca.EventAddResponse.ID, ca.ReadNotifyResponse.ID), 3)
+        return {"first": first, "lane": lane, "changed": changed, "cancelled": cancelled,
+                "after": after}
+    finally:
+        opened.close()
+
+
+def _value(payload: bytes) -> float:
+    """The value of a DBR_GR_FLOAT body (after its 40 bytes of metadata)."""
+    return float(struct.unpack_from(">f", payload, 40)[0])
+
+
+def test_monitors_made_and_cancelled_in_the_lane_update_and_stop() -> None:
+    got = asyncio.run(_monitors())
+    assert [m[2] for m in got["first"]] == [1, 2, 3]
+    assert got["lane"] == [2, 3]  # the first took the full path, which kept the body
+    assert sorted(m[2] for m in got["changed"]) == [1, 2, 3]
+    assert {_value(m[3]) for m in got["changed"]} == {2.5}
+    assert got["cancelled"][0][2] == 2 and got["cancelled"][0][3] == b""  # the cancel reply
+    after = got["after"]
+    assert sorted((m[0], m[2]) for m in after) == [(1, 1), (1, 3), (15, DONE)]
+    assert {_value(m[3]) for m in after if m[0] == 1} == {3.5}
