@@ -1,5 +1,5 @@
-"""The CA hot lane (reads, subscriptions and cancels answered from their bytes)
-answers exactly as caproto's command path does, and leaves the same state.
+"""The CA hot lane (reads, subscriptions, cancels and puts answered from their
+bytes) answers exactly as caproto's command path does, and leaves the same state.
 
 The same requests go to two circuits, one with the hot lane and one without
 (``Circuit.hot_lane = False``): every reply byte must be equal, the
@@ -25,7 +25,8 @@ from podioc.protocols.ca.wire import Hot
 
 answer = hotlane.answer
 
-DBR_STRING, DBR_DOUBLE, DBR_STS_DOUBLE, DBR_GR_FLOAT, DBR_CTRL_DOUBLE = 0, 6, 13, 23, 34
+DBR_STRING, DBR_ENUM, DBR_LONG, DBR_DOUBLE = 0, 3, 5, 6
+DBR_STS_DOUBLE, DBR_GR_FLOAT, DBR_CTRL_DOUBLE = 13, 23, 34
 DBR_CTRL_ENUM = 31
 DONE = 9999  # the I/O id of the read that ends each batch
 
@@ -58,8 +59,21 @@ def _batches(x: int, mode: int, wave: int) -> list[list[Any]]:
     # the cancel must wait for the add's reply (a caproto object, sent at the flush)
     made_and_cancelled = [ca.EventAddRequest(DBR_GR_FLOAT, 0, x, 30, 0, 0, 0, 5),
                           ca.EventCancelRequest(DBR_GR_FLOAT, x, 30)]
-    return [reads, reads, adds, made_and_cancelled, cancels[:3], adds[:2], cancels[3:],
-            adds[8:]]
+    # puts, before any subscription (whose updates would interleave by timing):
+    # accepted ones in the lane, refused ones (limits, text, type) on the full path
+    puts = [ca.WriteNotifyRequest([2.5], DBR_DOUBLE, 1, x, 101),
+            ca.WriteRequest([3.5], DBR_DOUBLE, 1, x, 0),
+            ca.WriteNotifyRequest([99.0], DBR_DOUBLE, 1, x, 102),  # beyond the limits
+            ca.WriteNotifyRequest([b"4.25"], DBR_STRING, 1, x, 103),
+            ca.WriteNotifyRequest([b"abc"], DBR_STRING, 1, x, 104),  # not a number
+            ca.WriteNotifyRequest([1], DBR_ENUM, 1, mode, 105),
+            ca.WriteNotifyRequest([b"Off"], DBR_STRING, 1, mode, 106),
+            ca.WriteNotifyRequest([b"Maybe"], DBR_STRING, 1, mode, 107),  # no such state
+            ca.WriteNotifyRequest([0.5, 1.5, 2.5], DBR_DOUBLE, 3, wave, 108),
+            ca.WriteRequest([7], DBR_LONG, 1, x, 0),
+            ca.WriteNotifyRequest([1.25], DBR_STS_DOUBLE, 1, x, 109)]  # not a plain type
+    return [puts, reads, reads, adds, made_and_cancelled, cancels[:3], adds[:2],
+            cancels[3:], adds[8:]]
 
 
 async def _until_done(opened: InProcessCircuit) -> bytes:
@@ -109,6 +123,7 @@ async def _serve(hot: bool) -> dict[str, Any]:
         state = opened.circuit.circuit
         return {
             "wire": wire, "kinds": kinds,
+            "values": {name: np.asarray(pv.value).tolist() for name, pv in ioc.pvs.items()},
             "subscribed": sorted(state.event_add_commands),
             "circuit_subs": sorted(s.subscriptionid for subs in
                                    opened.circuit.subscriptions.values() for s in subs),
@@ -125,16 +140,19 @@ def test_hot_lane_answers_byte_for_byte_as_the_command_path() -> None:
     assert len(hot["wire"]) == len(full["wire"])
     for number, (got, want) in enumerate(zip(hot["wire"], full["wire"], strict=True)):
         assert got == want, f"batch {number}: the hot lane's replies differ"
-    for key in ("subscribed", "circuit_subs", "context_subs", "indexed"):
+    for key in ("subscribed", "circuit_subs", "context_subs", "indexed", "values"):
         assert hot[key] == full[key], key
     assert hot["subscribed"] == [1, 2, 6, 9]  # 9 was added twice: the second replaced it
-    assert "Hot" in hot["kinds"][2], "the hot circuit did not take the lane"
+    assert "Hot" in hot["kinds"][3], "the hot circuit did not take the lane"
     assert all("Hot" not in kinds for kinds in full["kinds"])
-    # in the lane: every read after the first of its kind (12 + the 7 later DONE reads);
+    assert hot["values"]["HL:X"] == 7.0 and hot["values"]["HL:MODE"] == "Off"  # STS: refused
+    assert hot["values"]["HL:WAVE"][:3] == [0.5, 1.5, 2.5]
+    # in the lane: every read after the first of its kind (12 + the 8 later DONE reads);
     # every add but the first of its kind (6 + 2 re-adds; 9's second add, a duplicate
     # id, and 30, of count 0, take the full path); every cancel (none was the last of
-    # its kind) but 30's, which follows its add's reply object
-    assert hot["answered"] == {15: 19, 1: 8, 2: 7}
+    # its kind) but 30's, which follows its add's reply object; the accepted puts of
+    # plain types (5 WRITE_NOTIFY, 2 WRITE)
+    assert hot["answered"] == {15: 20, 1: 8, 2: 7, 19: 5, 4: 2}
     assert full["answered"] == {}
 
 

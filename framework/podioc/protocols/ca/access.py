@@ -89,8 +89,9 @@ def refuse(circuit: Any, command: Any) -> list[Any] | None:
             return None
         log.info("CA put to %s refused: %s has no write access", chan.name, who)
         reason = f"{chan.name}: no write access for {who}"
-        putlog.record(circuit, chan, db_entry, command, putlog.current(db_entry),
-                      putlog.requested(db_entry, command), reason)
+        data_type = command.header.data_type  # the int: .data_type makes an enum
+        putlog.record(circuit, chan, data_type, putlog.current(db_entry),
+                      putlog.requested(db_entry, command.data, data_type), reason)
         replies: list[Any] = []
         if isinstance(command, ca.WriteNotifyRequest):
             replies.append(chan.write(ioid=command.ioid, status=ca.CAStatus.ECA_NOWTACCESS,

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 _META_TYPES = (ChannelType.PUT_ACKS, ChannelType.PUT_ACKT, ChannelType.STSACK_STRING,
                ChannelType.CLASS_NAME)
 _VALUE_FLAGS = SubscriptionType.DBE_VALUE | SubscriptionType.DBE_LOG
+_READ_WRITE = AccessRights.READ | AccessRights.WRITE
 
 
 def epics_stamp(timestamp_ns: int) -> TimeStamp:
@@ -89,9 +90,7 @@ class _Bound:
             self._queue_publish(SubscriptionType.DBE_PROPERTY)
 
     def check_access(self, hostname: str, username: str) -> AccessRights:
-        if self.pv.spec.writable:
-            return AccessRights.READ | AccessRights.WRITE
-        return AccessRights.READ
+        return _READ_WRITE if self.pv.spec.writable else AccessRights.READ
 
     async def write_from_dbr(self, data: Any, data_type: ChannelType, metadata: Any, *,
                              flags: int = 0) -> Any:

@@ -163,7 +163,8 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
                 if reply is None:
                     command = command.full()
                 else:
-                    replies.append(reply)
+                    if reply:  # b'': a WRITE, done, has no reply
+                        replies.append(reply)
                     if len(replies) >= MAX_BATCH:
                         await self._flush(replies)
                         replies, settled = [], True

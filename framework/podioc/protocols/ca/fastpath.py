@@ -37,7 +37,7 @@ from .guard import (
 )
 from .updates import event_add_response
 
-_TYPES = {int(t): t for t in ChannelType}
+TYPES = {int(t): t for t in ChannelType}
 _TYPE_NAMES = {int(t): t.name for t in ChannelType}
 _PLAIN = (None, None, None, None)  # caproto's ChannelFilter of a name without a filter
 _ECA_NORMAL = ensure_eca_value(1)
@@ -163,7 +163,7 @@ def register(circuit: Any, chan: Any, db_entry: Any, type_name: str, command: An
     (circuit, context, the channel's queue) and in podioc's index."""
     filt = chan.channel_filter
     sub = Subscription(mask=command.mask, channel_filter=filt, channel=chan, circuit=circuit,
-                       data_type=_TYPES[command.data_type],
+                       data_type=TYPES[command.data_type],
                        data_count=command.data_count,
                        subscriptionid=command.subscriptionid, db_entry=db_entry)
     spec = SubscriptionSpec(db_entry=db_entry, data_type_name=type_name, mask=command.mask,

@@ -21,7 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from caproto._commands import Commands, ensure_eca_value, pad_buffers, parse_metadata
+from caproto._commands import (
+    Commands,
+    ensure_eca_value,
+    extract_data,
+    pad_buffers,
+    parse_metadata,
+)
 from caproto._data import SubscriptionUpdate
 from caproto._headers import (
     EventAddResponseHeader,
@@ -57,6 +63,7 @@ __all__ = [
     "VirtualCircuit",
     "apply_deadband_filter",
     "ensure_eca_value",
+    "extract_data",
     "host_endian",
     "pad_buffers",
     "parse_metadata",
@@ -119,6 +126,8 @@ _DATA = "caproto._data:ChannelData"
 IMPORTS = (
     Import("caproto._commands", "Commands", "message classes by command id, to parse TCP input"),
     Import("caproto._commands", "ensure_eca_value", "status code of a zero-copy update message"),
+    Import("caproto._commands", "extract_data", "a put's values from its bytes, as caproto's "
+           "WriteRequest.data reads them (hotlane.py)"),
     Import("caproto._commands", "pad_buffers", "padding of a zero-copy update message"),
     Import("caproto._commands", "parse_metadata", "DBR metadata of a zero-copy update message"),
     Import("caproto._data", "SubscriptionUpdate",

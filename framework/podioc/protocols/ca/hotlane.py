@@ -34,13 +34,24 @@ from __future__ import annotations
 from typing import Any
 
 from ...access.acf import Access
-from . import access, fastpath
+from . import access, fastpath, putlog, puts
+from .guard import extract_data
 from .subscriptions import detach
-from .wire import CMD_EVENT_ADD, CMD_READ_NOTIFY, HEADER, Hot
+from .wire import (
+    CMD_EVENT_ADD,
+    CMD_EVENT_CANCEL,
+    CMD_READ_NOTIFY,
+    CMD_WRITE_NOTIFY,
+    HEADER,
+    HEADER_SIZE,
+    Hot,
+)
 
 _ECA_NORMAL = 1  # the status field of a successful reply (caproto's ECA_NORMAL value)
 _EVENT, _READ = 0, 1  # fastpath's request kinds
 _SHORT = 0xFFFF  # larger counts or sizes need the extended header
+#: Bytes per element of the plain DBR types (STRING, SHORT, FLOAT, ENUM, CHAR, LONG, DOUBLE).
+_ELEMENT_SIZES = {0: 40, 1: 2, 2: 4, 3: 2, 4: 1, 5: 4, 6: 8}
 
 
 def answer(circuit: Any, hot: Hot, settled: bool) -> bytes | None:
@@ -53,19 +64,29 @@ def answer(circuit: Any, hot: Hot, settled: bool) -> bytes | None:
         return _read(circuit, hot)
     if hot.command == CMD_EVENT_ADD:
         return _subscribe(circuit, hot)
-    return _cancel(circuit, hot) if settled else None
+    if hot.command == CMD_EVENT_CANCEL:
+        return _cancel(circuit, hot) if settled else None
+    return _write(circuit, hot)
+
+
+def _connected(circuit: Any, hot: Hot, counted: bool) -> Any:
+    """The request's channel if it is connected and, for a request the circuit
+    counts while it is open (``counted``), the circuit is under its object limit."""
+    state = circuit.circuit
+    chan = state.channels_sid.get(hot.sid)
+    if chan is None or not state._steady(chan):
+        return None
+    if counted and (len(state.channels) + len(state.event_add_commands) + len(state._ioids)
+                    >= circuit.limits.max_objects):
+        return None  # the full path counts it and closes the circuit
+    return chan
 
 
 def _open(circuit: Any, hot: Hot) -> tuple[Any, Any, str, tuple[int, int, bytes]] | None:
     """(channel, ChannelData, type name, kept body) when a read or a new
     subscription may be answered here."""
-    state = circuit.circuit
-    chan = state.channels_sid.get(hot.sid)
-    if chan is None or not state._steady(chan):
+    if _connected(circuit, hot, counted=True) is None:
         return None
-    if (len(state.channels) + len(state.event_add_commands) + len(state._ioids)
-            >= circuit.limits.max_objects):
-        return None  # the full path counts it and closes the circuit
     found = fastpath.plain(circuit, hot)
     if found is None:
         return None
@@ -123,3 +144,35 @@ def _cancel(circuit: Any, hot: Hot) -> bytes | None:
     circuit.backlog.discard(subid)
     del state.event_add_commands[subid]
     return HEADER.pack(CMD_EVENT_ADD, 0, hot.data_type, sub.data_count, hot.sid, subid)
+
+
+def _write(circuit: Any, hot: Hot) -> bytes | None:
+    """A put with nothing to await (:func:`.puts.writes_now`) of a plain DBR type,
+    done as the full path does it; b'' (a WRITE) or the WRITE_NOTIFY reply. A put
+    the channel refuses has changed nothing: the full path does it again and
+    answers the refusal."""
+    notify = hot.command == CMD_WRITE_NOTIFY
+    size = _ELEMENT_SIZES.get(hot.data_type, 0) * hot.data_count
+    payload = len(hot.raw) - HEADER_SIZE
+    if (not size or payload < size or payload > circuit.limits.max_payload
+            or circuit.policy is not None):
+        return None  # not a plain type; short; too large; access rules (the full path)
+    chan = _connected(circuit, hot, counted=notify)
+    if chan is None:
+        return None
+    db_entry = circuit.context[chan.name]
+    data_type = fastpath.TYPES[hot.data_type]
+    if not puts.writes_now(db_entry, data_type) or (notify and db_entry.length > _SHORT):
+        return None
+    data = extract_data(memoryview(hot.raw)[HEADER_SIZE:HEADER_SIZE + size], data_type,
+                        hot.data_count)
+    old = putlog.current(db_entry)
+    try:
+        stored = puts.write_now(circuit, chan, db_entry, data, data_type)
+    except Exception:
+        return None
+    puts.log_accepted(circuit, chan, db_entry, data, hot.data_type, old, stored)
+    if not notify:
+        return b""
+    return HEADER.pack(CMD_WRITE_NOTIFY, 0, int(chan.native_data_type), db_entry.length,
+                       _ECA_NORMAL, hot.ident)

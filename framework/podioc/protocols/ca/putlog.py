@@ -28,9 +28,9 @@ def current(db_entry: Any) -> Any:
     return getattr(db_entry, "value", None)
 
 
-def requested(db_entry: Any, command: Any) -> Any:
-    """The value a WRITE carries, as sent: one element unwrapped unless the PV is an array."""
-    data = command.data
+def requested(db_entry: Any, data: Any, data_type: int) -> Any:
+    """The value a WRITE carries (``data``, of DBR type ``data_type``), as sent: one
+    element unwrapped unless the PV is an array."""
     if isinstance(data, bytes | bytearray | str):
         return data
     try:
@@ -39,19 +39,20 @@ def requested(db_entry: Any, command: Any) -> Any:
         return data
     pv = getattr(db_entry, "pv", None)
     if count == 1 and (pv is None or pv.spec.kind is not Kind.ARRAY
-                       or command.header.data_type in _ACK_FIELDS):
+                       or data_type in _ACK_FIELDS):
         return data[0]
     return data
 
 
-def record(circuit: Any, chan: Any, db_entry: Any, command: Any, old: Any, new: Any,
+def record(circuit: Any, chan: Any, data_type: int, old: Any, new: Any,
            reason: str | None = None) -> None:
-    """Log one put of this circuit's client (``reason`` None: accepted)."""
+    """Log one put (of DBR type ``data_type``) of this circuit's client (``reason``
+    None: accepted)."""
     putlog = getattr(circuit.context, "putlog", None)
     if putlog is None:
         return
     name = chan.name
-    ack = _ACK_FIELDS.get(command.header.data_type)  # the int: .data_type makes an enum
+    ack = _ACK_FIELDS.get(data_type)
     if ack is not None:
         name, old = f"{name}.{ack}", None
     putlog.record("ca", name, old, new, normalize_ip(str(circuit.circuit.address[0])),

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 import caproto as ca
-from caproto import AccessRights, Forbidden
+from caproto import AccessRights, ChannelType, Forbidden
 
 from ...errors import PutRefused
 from . import putlog
@@ -29,14 +29,10 @@ async def handle_write(circuit: Any, command: Any) -> list[Any]:
     Each put, accepted or refused, is recorded in the put log (:mod:`.putlog`)."""
     chan, db_entry = circuit._get_db_entry_from_command(command)
     notify = isinstance(command, ca.WriteNotifyRequest)
-    writes_now = getattr(db_entry, "writes_now", None)
-    if writes_now is not None and writes_now(command.data_type):
+    if writes_now(db_entry, command.data_type):
         old = putlog.current(db_entry)
         try:
-            if AccessRights.WRITE not in db_entry.check_access(circuit.client_hostname,
-                                                                circuit.client_username):
-                raise Forbidden(f"{chan.name}: no write access")
-            stored = db_entry.write_now(command.data, command.data_type)
+            stored = write_now(circuit, chan, db_entry, command.data, command.data_type)
         except Exception as exc:
             return _outcome(circuit, chan, db_entry, command, notify, old, exc=exc)
         return _outcome(circuit, chan, db_entry, command, notify, old, stored=stored)
@@ -63,16 +59,38 @@ async def handle_write(circuit: Any, command: Any) -> list[Any]:
     return []
 
 
+def writes_now(db_entry: Any, data_type: ChannelType) -> bool:
+    """True when the channel says a write of ``data_type`` has nothing to await."""
+    says = getattr(db_entry, "writes_now", None)
+    return says is not None and bool(says(data_type))
+
+
+def write_now(circuit: Any, chan: Any, db_entry: Any, data: Any, data_type: ChannelType) -> Any:
+    """Do a put that :func:`writes_now` allows; returns the value stored. Raises
+    (Forbidden, PutRefused...) having changed nothing when it is refused."""
+    rights = db_entry.check_access(circuit.client_hostname, circuit.client_username)
+    if not rights & AccessRights.WRITE:
+        raise Forbidden(f"{chan.name}: no write access")
+    return db_entry.write_now(data, data_type)
+
+
+def log_accepted(circuit: Any, chan: Any, db_entry: Any, data: Any, data_type: int,
+                 old: Any, stored: Any) -> None:
+    """The put log's line of an accepted put (``stored`` None: as sent)."""
+    putlog.record(circuit, chan, data_type, old,
+                  stored if stored is not None else putlog.requested(db_entry, data, data_type))
+
+
 def _outcome(circuit: Any, chan: Any, db_entry: Any, command: Any, notify: bool, old: Any,
              *, stored: Any = None, exc: Exception | None = None) -> list[Any]:
     """Log a put that stored ``stored`` or failed with ``exc``; returns its replies."""
+    data_type = command.header.data_type  # the int: .data_type makes an enum
     if exc is not None:
         replies, message = _refusal(circuit, chan, db_entry, command, exc, notify)
-        putlog.record(circuit, chan, db_entry, command, old,
-                      putlog.requested(db_entry, command), message)
+        putlog.record(circuit, chan, data_type, old,
+                      putlog.requested(db_entry, command.data, data_type), message)
         return replies
-    putlog.record(circuit, chan, db_entry, command, old,
-                  stored if stored is not None else putlog.requested(db_entry, command))
+    log_accepted(circuit, chan, db_entry, command.data, data_type, old, stored)
     if notify:
         return [chan.write(ioid=command.ioid, status=True, data_count=db_entry.length)]
     return []

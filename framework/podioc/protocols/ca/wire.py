@@ -99,23 +99,25 @@ def decode(data: bytes) -> list[Message]:
     return out
 
 
-CMD_EVENT_ADD, CMD_EVENT_CANCEL, CMD_READ_NOTIFY = 1, 2, 15
+CMD_EVENT_ADD, CMD_EVENT_CANCEL, CMD_WRITE, CMD_READ_NOTIFY, CMD_WRITE_NOTIFY = 1, 2, 4, 15, 19
+ANY_SIZE = -1
 #: The requests a parser may leave as :class:`Hot` (command -> its only payload size).
-HOT_SIZES = {CMD_EVENT_ADD: 16, CMD_EVENT_CANCEL: 0, CMD_READ_NOTIFY: 0}
+HOT_SIZES = {CMD_EVENT_ADD: 16, CMD_EVENT_CANCEL: 0, CMD_READ_NOTIFY: 0,
+             CMD_WRITE: ANY_SIZE, CMD_WRITE_NOTIFY: ANY_SIZE}
 _MASK = struct.Struct(">H")
 _new = tuple.__new__  # a NamedTuple made without its generated __new__ (one call less)
 _MASK_AT = HEADER_SIZE + 12  # EVENT_ADD's payload: low, high, to (floats), mask, pad
 
 
 class Hot(NamedTuple):
-    """An EVENT_ADD, EVENT_CANCEL or READ_NOTIFY request read from its bytes,
-    with the attribute names of caproto's command (see :mod:`.hotlane`)."""
+    """An EVENT_ADD, EVENT_CANCEL, READ_NOTIFY, WRITE or WRITE_NOTIFY request read
+    from its bytes, with the attribute names of caproto's command (see :mod:`.hotlane`)."""
 
     command: int
     data_type: int
     data_count: int
     sid: int
-    ident: int  # the subscription id, or the I/O id of a read
+    ident: int  # the subscription id, or the I/O id of a read or write
     mask: int  # EVENT_ADD's event mask (0 for the others)
     raw: bytearray  # the whole message, for :meth:`full`
     cls: Any  # caproto's command class
@@ -150,8 +152,8 @@ class CommandParser:
 
     def feed(self, data: bytes, hot: bool = False) -> list[Any]:
         """The complete commands in ``data`` (after what was pending); b'':
-        disconnected. With ``hot``, well-formed EVENT_ADD, EVENT_CANCEL and
-        READ_NOTIFY requests come as :class:`Hot` instead of caproto objects."""
+        disconnected. With ``hot``, well-formed requests of the kinds in
+        :data:`HOT_SIZES` come as :class:`Hot` instead of caproto objects."""
         if not data:
             return [DISCONNECTED]
         buffer = self.pending + data if self.pending else bytearray(data)
@@ -172,8 +174,9 @@ class CommandParser:
                 end = found.end
             elif end > length:
                 break
-            elif hot_sizes.get(command) == size:
-                mask = _MASK.unpack_from(buffer, offset + _MASK_AT)[0] if size else 0
+            elif hot_sizes.get(command) in (size, ANY_SIZE):
+                mask = (_MASK.unpack_from(buffer, offset + _MASK_AT)[0]
+                        if command == CMD_EVENT_ADD else 0)
                 append(_new(Hot, (command, data_type, count, p1, p2, mask,
                                   buffer[offset:end], self._classes[command])))
                 offset = end
