@@ -164,12 +164,12 @@ def _write(circuit: Any, hot: Hot) -> bytes | None:
     data_type = fastpath.TYPES[hot.data_type]
     if not puts.writes_now(db_entry, data_type) or (notify and db_entry.length > _SHORT):
         return None
-    data = extract_data(memoryview(hot.raw)[HEADER_SIZE:HEADER_SIZE + size], data_type,
-                        hot.data_count)
-    old = putlog.current(db_entry)
     try:
+        data = extract_data(memoryview(hot.raw)[HEADER_SIZE:HEADER_SIZE + size], data_type,
+                            hot.data_count)
+        old = putlog.current(db_entry)
         stored = puts.write_now(circuit, chan, db_entry, data, data_type)
-    except Exception:
+    except Exception:  # refused (nothing changed) or undecodable: the full path answers
         return None
     puts.log_accepted(circuit, chan, db_entry, data, hot.data_type, old, stored)
     if not notify:
