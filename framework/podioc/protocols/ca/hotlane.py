@@ -1,10 +1,11 @@
 """Channel Access requests answered from their bytes, within their batch.
 
-EVENT_ADD, EVENT_CANCEL and READ_NOTIFY of a connected channel are most of
-what a busy client sends: EPICS base's ``acctst`` adds and cancels 5 million
-subscriptions on one channel, ``catime`` reads 10,000 channels at a time. A
-caproto command object, its pass through the circuit's coroutines and a reply
-object cost ~15 us per request; rsrv needs ~1 us.
+EVENT_ADD, EVENT_CANCEL, READ_NOTIFY, WRITE and WRITE_NOTIFY of a connected
+channel are most of what a busy client sends: EPICS base's ``acctst`` adds and
+cancels 5 million subscriptions on one channel, ``catime`` reads and writes
+10,000 channels at a time. A caproto command object, its pass through the
+circuit's coroutines and a reply object cost ~10 us per request; rsrv needs
+~1 us.
 
 The parser (:class:`.wire.CommandParser`) leaves such a request as a
 :class:`.wire.Hot` tuple. When everything it needs is at hand, it is answered
@@ -19,12 +20,16 @@ here, and its reply is a header packed in front of the body kept by
   caproto's conversion of the value and its encoded body are cached;
 - a cancelled subscription is indexed (:mod:`.subscriptions`), others of
   its kind remain, so the channel's queue stays subscribed, and no caproto
-  reply object of the batch waits to be sent before it.
+  reply object of the batch waits to be sent before it;
+- a put is of a plain DBR type, the channel takes it at once
+  (:func:`.puts.writes_now`: no validators, no ``on_put`` hooks), the circuit
+  has no access rules, and the channel accepts it (a refused put changed
+  nothing; the full path answers the refusal).
 
 Its bookkeeping is what the full path leaves behind: caproto's
 ``event_add_commands`` (the :class:`.wire.Hot` tuple stands for the
 EventAddRequest: same attribute names), the subscription in the circuit, the
-context and the channel's queue, podioc's index and backlog. Otherwise
+context and the channel's queue, podioc's index and backlog, the put log. Otherwise
 :func:`answer` returns None, having changed nothing, and the request takes
 the full path as a caproto command (``Hot.full``).
 """
