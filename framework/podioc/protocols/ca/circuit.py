@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import caproto as ca
@@ -372,8 +373,13 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
 
     async def _remove(self, pairs: list[Any]) -> None:
         await remove_subscriptions(self, pairs)
+        self.forget(pairs)
+
+    def forget(self, pairs: Sequence[Any]) -> None:
+        """Drop removed subscriptions from the index and their waiting updates:
+        nothing of theirs may follow the cancel reply."""
         self.sub_index.forget(pairs)
-        for _, sub in pairs:  # nothing of theirs may follow the cancel reply
+        for _, sub in pairs:
             self.backlog.discard(sub.subscriptionid)
 
     async def _cull_subscriptions(self, db_entry: Any, func: Any) -> Any:

@@ -40,8 +40,8 @@ from .updates import event_add_response
 TYPES = {int(t): t for t in ChannelType}
 _TYPE_NAMES = {int(t): t.name for t in ChannelType}
 _PLAIN = (None, None, None, None)  # caproto's ChannelFilter of a name without a filter
-_ECA_NORMAL = ensure_eca_value(1)
-_EVENT, _READ = 0, 1
+ECA_NORMAL = ensure_eca_value(1)  # the status field of a successful reply
+EVENT, READ = 0, 1  # request kinds: a subscription's first value, a read
 #: Bodies up to this size are kept; larger ones cost their copy anyway.
 MAX_CACHED = 1 << 14
 Key = tuple[int, int, int]  # (request kind, data type, requested count)
@@ -110,8 +110,8 @@ def bodies(db_entry: Any) -> Bodies:
     return bodies
 
 
-_MESSAGES = {_EVENT: (ca.EventAddResponse, EventAddResponseHeader),
-             _READ: (ca.ReadNotifyResponse, ReadNotifyResponseHeader)}
+_MESSAGES = {EVENT: (ca.EventAddResponse, EventAddResponseHeader),
+             READ: (ca.ReadNotifyResponse, ReadNotifyResponseHeader)}
 
 
 def _cached(db_entry: Any, key: Key, content: Any, ident: int) -> Any:
@@ -121,7 +121,7 @@ def _cached(db_entry: Any, key: Key, content: Any, ident: int) -> Any:
         return None
     count, size, buffers = hit
     cls, header = _MESSAGES[key[0]]
-    return cls.from_components(header(size, key[1], count, _ECA_NORMAL, ident), *buffers)
+    return cls.from_components(header(size, key[1], count, ECA_NORMAL, ident), *buffers)
 
 
 async def _content(db_entry: Any, data_type: int, type_name: str) -> Any:
@@ -145,7 +145,7 @@ async def subscribe(circuit: Any, command: Any) -> list[Any] | None:
         content = await _content(db_entry, command.data_type, type_name)
     except ca.CaprotoConversionError:
         return None
-    key = (_EVENT, command.data_type, command.data_count)
+    key = (EVENT, command.data_type, command.data_count)
     reply = _cached(db_entry, key, content, command.subscriptionid)
     if reply is None:
         metadata, values = content
@@ -182,7 +182,7 @@ async def read(circuit: Any, command: Any) -> list[Any] | None:
         return None
     chan, db_entry, type_name = found
     content = await _content(db_entry, command.data_type, type_name)
-    key = (_READ, command.data_type, command.data_count)
+    key = (READ, command.data_type, command.data_count)
     reply = _cached(db_entry, key, content, command.ioid)
     if reply is not None:
         return [reply]

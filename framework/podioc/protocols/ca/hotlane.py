@@ -36,7 +36,10 @@ the full path as a caproto command (``Hot.full``).
 
 from __future__ import annotations
 
+import ctypes
 from typing import Any
+
+from caproto import DBR_TYPES, ChannelType
 
 from ...access.acf import Access
 from . import access, fastpath, putlog, puts
@@ -52,11 +55,10 @@ from .wire import (
     Hot,
 )
 
-_ECA_NORMAL = 1  # the status field of a successful reply (caproto's ECA_NORMAL value)
-_EVENT, _READ = 0, 1  # fastpath's request kinds
 _SHORT = 0xFFFF  # larger counts or sizes need the extended header
 #: Bytes per element of the plain DBR types (STRING, SHORT, FLOAT, ENUM, CHAR, LONG, DOUBLE).
-_ELEMENT_SIZES = {0: 40, 1: 2, 2: 4, 3: 2, 4: 1, 5: 4, 6: 8}
+_ELEMENT_SIZES = {int(t): ctypes.sizeof(DBR_TYPES[t]) for t in ChannelType
+                  if t < ChannelType.STS_STRING}
 
 
 def answer(circuit: Any, hot: Hot, settled: bool) -> bytes | None:
@@ -101,7 +103,7 @@ def _open(circuit: Any, hot: Hot) -> tuple[Any, Any, str, tuple[int, int, bytes]
     content = db_entry._content.get(type_name)
     if content is None:
         return None
-    kind = _READ if hot.command == CMD_READ_NOTIFY else _EVENT
+    kind = fastpath.READ if hot.command == CMD_READ_NOTIFY else fastpath.EVENT
     kept = fastpath.bodies(db_entry).body((kind, hot.data_type, hot.data_count), content)
     if kept is None or kept[0] > _SHORT or kept[1] > _SHORT:
         return None
@@ -113,7 +115,7 @@ def _read(circuit: Any, hot: Hot) -> bytes | None:
     if found is None:
         return None
     count, size, body = found[3]
-    return HEADER.pack(CMD_READ_NOTIFY, size, hot.data_type, count, _ECA_NORMAL,
+    return HEADER.pack(CMD_READ_NOTIFY, size, hot.data_type, count, fastpath.ECA_NORMAL,
                        hot.ident) + body
 
 
@@ -126,7 +128,7 @@ def _subscribe(circuit: Any, hot: Hot) -> bytes | None:
     chan, db_entry, type_name, (count, size, body) = found
     circuit.circuit.event_add_commands[hot.ident] = hot
     fastpath.register(circuit, chan, db_entry, type_name, hot)
-    return HEADER.pack(CMD_EVENT_ADD, size, hot.data_type, count, _ECA_NORMAL,
+    return HEADER.pack(CMD_EVENT_ADD, size, hot.data_type, count, fastpath.ECA_NORMAL,
                        hot.ident) + body
 
 
@@ -145,8 +147,7 @@ def _cancel(circuit: Any, hot: Hot) -> bytes | None:
     if sub.data_count > _SHORT or len(circuit.context.subscriptions[spec]) < 2:
         return None  # the last of its kind: the full path unsubscribes the queue
     detach(circuit, spec, sub)
-    circuit.sub_index.forget((pair,))
-    circuit.backlog.discard(subid)
+    circuit.forget((pair,))
     del state.event_add_commands[subid]
     return HEADER.pack(CMD_EVENT_ADD, 0, hot.data_type, sub.data_count, hot.sid, subid)
 
@@ -180,4 +181,4 @@ def _write(circuit: Any, hot: Hot) -> bytes | None:
     if not notify:
         return b""
     return HEADER.pack(CMD_WRITE_NOTIFY, 0, int(chan.native_data_type), db_entry.length,
-                       _ECA_NORMAL, hot.ident)
+                       fastpath.ECA_NORMAL, hot.ident)

@@ -166,35 +166,35 @@ class CommandParser:
         length = len(buffer)
         while offset + HEADER_SIZE <= length:
             command, size, data_type, count, p1, p2 = unpack(buffer, offset)
-            end = offset + HEADER_SIZE + size
+            header_cls, header_size = MessageHeader, HEADER_SIZE
             if size == 0xFFFF and count == 0:  # an extended header
-                found = frame(buffer, offset)
-                if found is None or found.end > length:
+                if offset + EXTENDED_SIZE > length:
                     break
-                end = found.end
-            elif end > length:
+                header_cls, header_size = ExtendedMessageHeader, EXTENDED_SIZE
+                end = offset + EXTENDED_SIZE + EXTENDED.unpack_from(
+                    buffer, offset + HEADER_SIZE)[0]
+            else:
+                end = offset + HEADER_SIZE + size
+                if end <= length and hot_sizes.get(command) in (size, ANY_SIZE):
+                    mask = (_MASK.unpack_from(buffer, offset + _MASK_AT)[0]
+                            if command == CMD_EVENT_ADD else 0)
+                    append(_new(Hot, (command, data_type, count, p1, p2, mask,
+                                      buffer[offset:end], self._classes[command])))
+                    offset = end
+                    continue
+            if end > length:
                 break
-            elif hot_sizes.get(command) in (size, ANY_SIZE):
-                mask = (_MASK.unpack_from(buffer, offset + _MASK_AT)[0]
-                        if command == CMD_EVENT_ADD else 0)
-                append(_new(Hot, (command, data_type, count, p1, p2, mask,
-                                  buffer[offset:end], self._classes[command])))
-                offset = end
-                continue
-            append(self._command(buffer, view, offset, end))
+            append(self._command(command, header_cls.from_buffer_copy(buffer, offset),
+                                 view[offset + header_size:end]))
             offset = end
         self.pending = bytearray(view[offset:]) if offset < length else bytearray()
         return commands
 
-    def _command(self, buffer: bytearray, view: memoryview, offset: int, end: int) -> Any:
-        """caproto's command object for the complete message at ``offset``."""
-        found = frame(buffer, offset)
-        assert found is not None
-        header_cls = MessageHeader if found.header_size == HEADER_SIZE else ExtendedMessageHeader
-        header = header_cls.from_buffer_copy(buffer, offset)
+    def _command(self, command: int, header: Any, payload: memoryview) -> Any:
+        """caproto's command object for one complete message."""
         try:
-            cls = self._classes[found.command]
+            cls = self._classes[command]
         except KeyError:
             raise RemoteProtocolError(
-                f"Packet with bad command ID {hex(found.command)} was received") from None
-        return cls.from_wire(header, view[end - found.payload_size:end])
+                f"Packet with bad command ID {hex(command)} was received") from None
+        return cls.from_wire(header, payload)
