@@ -25,7 +25,7 @@ from podioc.protocols.ca.wire import Hot
 
 answer = hotlane.answer
 
-DBR_STRING, DBR_ENUM, DBR_LONG, DBR_DOUBLE = 0, 3, 5, 6
+DBR_STRING, DBR_SHORT, DBR_FLOAT, DBR_ENUM, DBR_LONG, DBR_DOUBLE = 0, 1, 2, 3, 5, 6
 DBR_STS_DOUBLE, DBR_GR_FLOAT, DBR_CTRL_DOUBLE = 13, 23, 34
 DBR_CTRL_ENUM = 31
 DONE = 9999  # the I/O id of the read that ends each batch
@@ -37,9 +37,10 @@ class Hot3(IOC):
     mode = pv.enum(["Off", "On"], name="MODE", writable=True)
     wave = pv.waveform(10, np.arange(10, dtype=np.float64), dtype="float64", name="WAVE",
                        writable=True)
+    n = pv.int(0, name="N", writable=True)
 
 
-def _batches(x: int, mode: int, wave: int) -> list[list[Any]]:
+def _batches(x: int, mode: int, wave: int, n: int) -> list[list[Any]]:
     """Requests in batches: reads twice (the second from the kept body), adds and
     cancels of several kinds (the last of a kind takes the full path)."""
     reads = [ca.ReadNotifyRequest(t, 0, sid, 10 * sid + t)
@@ -70,6 +71,12 @@ def _batches(x: int, mode: int, wave: int) -> list[list[Any]]:
             ca.WriteNotifyRequest([b"Off"], DBR_STRING, 1, mode, 106),
             ca.WriteNotifyRequest([b"Maybe"], DBR_STRING, 1, mode, 107),  # no such state
             ca.WriteNotifyRequest([0.5, 1.5, 2.5], DBR_DOUBLE, 3, wave, 108),
+            ca.WriteNotifyRequest([0.1], DBR_FLOAT, 1, x, 110),  # unpacked, not converted
+            ca.WriteRequest([-3], DBR_SHORT, 1, x, 0),
+            ca.WriteNotifyRequest([-70000], DBR_LONG, 1, n, 111),
+            ca.WriteRequest([-5], DBR_SHORT, 1, n, 0),
+            ca.WriteNotifyRequest([2.75], DBR_DOUBLE, 1, n, 112),  # caproto's conversion
+            ca.WriteNotifyRequest([4.0], DBR_FLOAT, 1, n, 113),
             ca.WriteRequest([7], DBR_LONG, 1, x, 0),
             ca.WriteNotifyRequest([1.25], DBR_STS_DOUBLE, 1, x, 109)]  # not a plain type
     return [puts, reads, reads, adds, made_and_cancelled, cancels[:3], adds[:2],
@@ -109,20 +116,24 @@ async def _run(hot: bool) -> dict[str, Any]:
 
 async def _serve(hot: bool) -> dict[str, Any]:
     ioc = Hot3("HL:")
-    opened = await open_circuit(ioc, ["HL:X", "HL:MODE", "HL:WAVE"])
+    opened = await open_circuit(ioc, ["HL:X", "HL:MODE", "HL:WAVE", "HL:N"])
     opened.circuit.hot_lane = hot
+    history: list[tuple[str, Any, str]] = []  # every value stored, with its type
+    for each in ioc.pvs.values():
+        each.subscribe(lambda p: history.append(
+            (p.name, np.asarray(p.value).tolist(), type(p.value).__name__)))
     try:
-        x, mode, wave = opened.sid(1), opened.sid(2), opened.sid(3)
+        x, mode, wave, n = opened.sid(1), opened.sid(2), opened.sid(3), opened.sid(4)
         wire: list[bytes] = []
         kinds: list[set[str]] = []
-        for batch in _batches(x, mode, wave):
+        for batch in _batches(x, mode, wave, n):
             await opened.send(*batch, ca.ReadNotifyRequest(DBR_DOUBLE, 1, x, DONE))
             wire.append(await _until_done(opened))
             kinds.append({type(c).__name__
                           for c in opened.circuit.circuit.event_add_commands.values()})
         state = opened.circuit.circuit
         return {
-            "wire": wire, "kinds": kinds,
+            "wire": wire, "kinds": kinds, "history": history,
             "values": {name: np.asarray(pv.value).tolist() for name, pv in ioc.pvs.items()},
             "subscribed": sorted(state.event_add_commands),
             "circuit_subs": sorted(s.subscriptionid for subs in
@@ -140,19 +151,22 @@ def test_hot_lane_answers_byte_for_byte_as_the_command_path() -> None:
     assert len(hot["wire"]) == len(full["wire"])
     for number, (got, want) in enumerate(zip(hot["wire"], full["wire"], strict=True)):
         assert got == want, f"batch {number}: the hot lane's replies differ"
-    for key in ("subscribed", "circuit_subs", "context_subs", "indexed", "values"):
+    for key in ("subscribed", "circuit_subs", "context_subs", "indexed", "values", "history"):
         assert hot[key] == full[key], key
     assert hot["subscribed"] == [1, 2, 6, 9]  # 9 was added twice: the second replaced it
     assert "Hot" in hot["kinds"][3], "the hot circuit did not take the lane"
     assert all("Hot" not in kinds for kinds in full["kinds"])
     assert hot["values"]["HL:X"] == 7.0 and hot["values"]["HL:MODE"] == "Off"  # STS: refused
     assert hot["values"]["HL:WAVE"][:3] == [0.5, 1.5, 2.5]
+    assert ("HL:X", float(np.float32(0.1)), "float") in hot["history"]
+    assert [h[1:] for h in hot["history"] if h[0] == "HL:N"] == [
+        (-70000, "int"), (-5, "int"), (2, "int"), (4, "int")]
     # in the lane: every read after the first of its kind (12 + the 8 later DONE reads);
     # every add but the first of its kind (6 + 2 re-adds; 9's second add, a duplicate
     # id, and 30, of count 0, take the full path); every cancel (none was the last of
     # its kind) but 30's, which follows its add's reply object; the accepted puts of
-    # plain types (5 WRITE_NOTIFY, 2 WRITE)
-    assert hot["answered"] == {15: 20, 1: 8, 2: 7, 19: 5, 4: 2}
+    # plain types (9 WRITE_NOTIFY, 4 WRITE)
+    assert hot["answered"] == {15: 20, 1: 8, 2: 7, 19: 9, 4: 4}
     assert full["answered"] == {}
 
 

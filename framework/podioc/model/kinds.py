@@ -52,6 +52,8 @@ def _scalar(value: Any) -> Any:
 
 def coerce_float(value: Any) -> float:
     """A real number (strings that parse as numbers are accepted)."""
+    if type(value) is float:  # the common case, as the rules below would return it
+        return value
     value = _scalar(value)
     if isinstance(value, str):
         try:
@@ -65,6 +67,8 @@ def coerce_float(value: Any) -> float:
 
 def coerce_int(value: Any) -> int:
     """A 32-bit integer; a float is accepted only when it is integral."""
+    if type(value) is int and INT32_MIN <= value <= INT32_MAX:  # the common case
+        return value
     value = _scalar(value)
     if isinstance(value, str):
         try:

@@ -50,6 +50,12 @@ _META_TYPES = (ChannelType.PUT_ACKS, ChannelType.PUT_ACKT, ChannelType.STSACK_ST
                ChannelType.CLASS_NAME)
 _VALUE_FLAGS = SubscriptionType.DBE_VALUE | SubscriptionType.DBE_LOG
 _READ_WRITE = AccessRights.READ | AccessRights.WRITE
+_NUMBERS = (ChannelType.INT, ChannelType.FLOAT, ChannelType.LONG, ChannelType.DOUBLE)
+#: DBR types whose count-1 value, as unpacked, is what caproto's conversion would
+#: hand the model for a PV of this kind (a DBR_DOUBLE to an integer channel is
+#: truncated by the conversion, so it is not here).
+_EXACT_PUTS = {Kind.FLOAT: frozenset(map(int, _NUMBERS)),
+               Kind.INT: frozenset((int(ChannelType.INT), int(ChannelType.LONG)))}
 
 
 def epics_stamp(timestamp_ns: int) -> TimeStamp:
@@ -70,11 +76,14 @@ class _Bound:
     model, writes go to the model, and the model's changes are posted here."""
 
     pv: PV
+    #: DBR types (ints) of the puts :meth:`PV.put_now` may take unconverted.
+    exact_puts: frozenset[int]
     _pending_flags: int
     _tasks: set[asyncio.Task[None]]
 
     def _bind(self, pv: PV) -> None:
         self.pv = pv
+        self.exact_puts = _EXACT_PUTS.get(pv.spec.kind, frozenset())
         self._pending_flags = 0
         self._tasks = set()
         self.ack = AckState()

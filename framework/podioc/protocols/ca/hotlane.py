@@ -24,7 +24,10 @@ here, and its reply is a header packed in front of the body kept by
 - a put is of a plain DBR type, the channel takes it at once
   (:func:`.puts.writes_now`: no validators, no ``on_put`` hooks), the circuit
   has no access rules, and the channel accepts it (a refused put changed
-  nothing; the full path answers the refusal).
+  nothing; the full path answers the refusal). One number of a DBR type the
+  channel lists in ``exact_puts`` (any number to a float PV, DBR_SHORT or
+  DBR_LONG to an integer PV) is unpacked as is: caproto's conversion would
+  hand the model the same value.
 
 Its bookkeeping is what the full path leaves behind: caproto's
 ``event_add_commands`` (the :class:`.wire.Hot` tuple stands for the
@@ -37,6 +40,7 @@ the full path as a caproto command (``Hot.full``).
 from __future__ import annotations
 
 import ctypes
+from struct import Struct
 from typing import Any
 
 from caproto import DBR_TYPES, ChannelType
@@ -59,6 +63,9 @@ _SHORT = 0xFFFF  # larger counts or sizes need the extended header
 #: Bytes per element of the plain DBR types (STRING, SHORT, FLOAT, ENUM, CHAR, LONG, DOUBLE).
 _ELEMENT_SIZES = {int(t): ctypes.sizeof(DBR_TYPES[t]) for t in ChannelType
                   if t < ChannelType.STS_STRING}
+#: How a count-1 value of these DBR types unpacks (network byte order).
+_SCALARS = {int(ChannelType.INT): Struct(">h"), int(ChannelType.FLOAT): Struct(">f"),
+            int(ChannelType.LONG): Struct(">i"), int(ChannelType.DOUBLE): Struct(">d")}
 
 
 def answer(circuit: Any, hot: Hot, settled: bool) -> bytes | None:
@@ -171,10 +178,15 @@ def _write(circuit: Any, hot: Hot) -> bytes | None:
     if not puts.writes_now(db_entry, data_type) or (notify and db_entry.length > _SHORT):
         return None
     try:
-        data = extract_data(memoryview(hot.raw)[HEADER_SIZE:HEADER_SIZE + size], data_type,
-                            hot.data_count)
-        old = putlog.current(db_entry)
-        stored = puts.write_now(circuit, chan, db_entry, data, data_type)
+        if hot.data_count == 1 and hot.data_type in getattr(db_entry, "exact_puts", ()):
+            data = _SCALARS[hot.data_type].unpack_from(hot.raw, HEADER_SIZE)[0]
+            old = putlog.current(db_entry)
+            stored = puts.write_value_now(circuit, chan, db_entry, data)
+        else:
+            data = extract_data(memoryview(hot.raw)[HEADER_SIZE:HEADER_SIZE + size],
+                                data_type, hot.data_count)
+            old = putlog.current(db_entry)
+            stored = puts.write_now(circuit, chan, db_entry, data, data_type)
     except Exception:  # refused (nothing changed) or undecodable: the full path answers
         return None
     puts.log_accepted(circuit, chan, db_entry, data, hot.data_type, old, stored)
