@@ -40,6 +40,13 @@ class Hot3(IOC):
     n = pv.int(0, name="N", writable=True)
 
 
+def _libca_string(command: int, text: bytes, sid: int, ioid: int) -> bytes:
+    """A put of one DBR_STRING as libca sends it: the text and its NUL, padded to 8
+    (caproto's requests carry all 40 bytes)."""
+    payload = text + b"\0" * (8 - len(text) % 8)
+    return struct.pack(">HHHHII", command, len(payload), DBR_STRING, 1, sid, ioid) + payload
+
+
 def _batches(x: int, mode: int, wave: int, n: int) -> list[list[Any]]:
     """Requests in batches: reads twice (the second from the kept body), adds and
     cancels of several kinds (the last of a kind takes the full path)."""
@@ -67,6 +74,12 @@ def _batches(x: int, mode: int, wave: int, n: int) -> list[list[Any]]:
             ca.WriteNotifyRequest([99.0], DBR_DOUBLE, 1, x, 102),  # beyond the limits
             ca.WriteNotifyRequest([b"4.25"], DBR_STRING, 1, x, 103),
             ca.WriteNotifyRequest([b"abc"], DBR_STRING, 1, x, 104),  # not a number
+            ca.WriteNotifyRequest([b""], DBR_STRING, 1, x, 114),  # caproto: 0.0
+            ca.WriteRequest([b" -1.5e0 "], DBR_STRING, 1, x, 0),
+            ca.WriteNotifyRequest([b"12"], DBR_STRING, 1, n, 115),  # the full path's
+            _libca_string(19, b"5.5", x, 116), _libca_string(4, b"-0.25", x, 0),
+            _libca_string(19, b"x", x, 117), _libca_string(19, b"On", mode, 118),
+            _libca_string(19, b"13", n, 119),
             ca.WriteNotifyRequest([1], DBR_ENUM, 1, mode, 105),
             ca.WriteNotifyRequest([b"Off"], DBR_STRING, 1, mode, 106),
             ca.WriteNotifyRequest([b"Maybe"], DBR_STRING, 1, mode, 107),  # no such state
@@ -160,13 +173,15 @@ def test_hot_lane_answers_byte_for_byte_as_the_command_path() -> None:
     assert hot["values"]["HL:WAVE"][:3] == [0.5, 1.5, 2.5]
     assert ("HL:X", float(np.float32(0.1)), "float") in hot["history"]
     assert [h[1:] for h in hot["history"] if h[0] == "HL:N"] == [
-        (-70000, "int"), (-5, "int"), (2, "int"), (4, "int")]
+        (12, "int"), (13, "int"), (-70000, "int"), (-5, "int"), (2, "int"), (4, "int")]
+    assert [h[1] for h in hot["history"] if h[0] == "HL:X"][:7] == [2.5, 3.5, 4.25, 0.0, -1.5, 5.5,
+                                                                  -0.25]
     # in the lane: every read after the first of its kind (12 + the 8 later DONE reads);
     # every add but the first of its kind (6 + 2 re-adds; 9's second add, a duplicate
     # id, and 30, of count 0, take the full path); every cancel (none was the last of
     # its kind) but 30's, which follows its add's reply object; the accepted puts of
-    # plain types (9 WRITE_NOTIFY, 4 WRITE)
-    assert hot["answered"] == {15: 20, 1: 8, 2: 7, 19: 9, 4: 4}
+    # plain types (14 WRITE_NOTIFY, 6 WRITE)
+    assert hot["answered"] == {15: 20, 1: 8, 2: 7, 19: 14, 4: 6}
     assert full["answered"] == {}
 
 

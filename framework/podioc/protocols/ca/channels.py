@@ -50,11 +50,13 @@ _META_TYPES = (ChannelType.PUT_ACKS, ChannelType.PUT_ACKT, ChannelType.STSACK_ST
                ChannelType.CLASS_NAME)
 _VALUE_FLAGS = SubscriptionType.DBE_VALUE | SubscriptionType.DBE_LOG
 _READ_WRITE = AccessRights.READ | AccessRights.WRITE
-_NUMBERS = (ChannelType.INT, ChannelType.FLOAT, ChannelType.LONG, ChannelType.DOUBLE)
-#: DBR types whose count-1 value, as unpacked, is what caproto's conversion would
-#: hand the model for a PV of this kind (a DBR_DOUBLE to an integer channel is
-#: truncated by the conversion, so it is not here).
-_EXACT_PUTS = {Kind.FLOAT: frozenset(map(int, _NUMBERS)),
+_TO_DOUBLE = (ChannelType.STRING, ChannelType.INT, ChannelType.FLOAT, ChannelType.LONG,
+              ChannelType.DOUBLE)
+#: DBR types whose count-1 value, as :mod:`.hotlane` decodes it (a number as it
+#: is, a DBR_STRING's text as a float), is what caproto's conversion would hand
+#: the model for a PV of this kind. A DBR_DOUBLE to an integer channel is
+#: truncated by the conversion, and text to it may overflow: not here.
+_EXACT_PUTS = {Kind.FLOAT: frozenset(map(int, _TO_DOUBLE)),
                Kind.INT: frozenset((int(ChannelType.INT), int(ChannelType.LONG)))}
 
 

@@ -24,10 +24,10 @@ here, and its reply is a header packed in front of the body kept by
 - a put is of a plain DBR type, the channel takes it at once
   (:func:`.puts.writes_now`: no validators, no ``on_put`` hooks), the circuit
   has no access rules, and the channel accepts it (a refused put changed
-  nothing; the full path answers the refusal). One number of a DBR type the
-  channel lists in ``exact_puts`` (any number to a float PV, DBR_SHORT or
-  DBR_LONG to an integer PV) is unpacked as is: caproto's conversion would
-  hand the model the same value.
+  nothing; the full path answers the refusal). One value of a DBR type the
+  channel lists in ``exact_puts`` (a number or a DBR_STRING to a float PV,
+  DBR_SHORT or DBR_LONG to an integer PV) is decoded here: caproto's
+  conversion would hand the model the same value.
 
 Its bookkeeping is what the full path leaves behind: caproto's
 ``event_add_commands`` (the :class:`.wire.Hot` tuple stands for the
@@ -40,6 +40,7 @@ the full path as a caproto command (``Hot.full``).
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
 from struct import Struct
 from typing import Any
 
@@ -63,9 +64,28 @@ _SHORT = 0xFFFF  # larger counts or sizes need the extended header
 #: Bytes per element of the plain DBR types (STRING, SHORT, FLOAT, ENUM, CHAR, LONG, DOUBLE).
 _ELEMENT_SIZES = {int(t): ctypes.sizeof(DBR_TYPES[t]) for t in ChannelType
                   if t < ChannelType.STS_STRING}
-#: How a count-1 value of these DBR types unpacks (network byte order).
-_SCALARS = {int(ChannelType.INT): Struct(">h"), int(ChannelType.FLOAT): Struct(">f"),
-            int(ChannelType.LONG): Struct(">i"), int(ChannelType.DOUBLE): Struct(">d")}
+_STRING = int(ChannelType.STRING)
+_STRING_SIZE = _ELEMENT_SIZES[_STRING]
+
+
+def _unpacker(fmt: str) -> Callable[[bytearray], Any]:
+    unpack = Struct(fmt).unpack_from
+    return lambda raw: unpack(raw, HEADER_SIZE)[0]
+
+
+def _number_text(raw: bytearray) -> float:
+    """A DBR_STRING's text as caproto's conversion to a double reads it: up to the
+    first NUL, ``float()`` of the bytes, 0.0 when empty (ValueError: not a number)."""
+    text = bytes(raw[HEADER_SIZE:HEADER_SIZE + _STRING_SIZE]).split(b"\0", 1)[0]
+    return float(text) if text else 0.0
+
+
+#: How a count-1 put of these DBR types is decoded for a channel that lists the
+#: type in ``exact_puts`` (numbers in network byte order; text to a double).
+_SCALARS: dict[int, Callable[[bytearray], Any]] = {
+    int(ChannelType.INT): _unpacker(">h"), int(ChannelType.FLOAT): _unpacker(">f"),
+    int(ChannelType.LONG): _unpacker(">i"), int(ChannelType.DOUBLE): _unpacker(">d"),
+    _STRING: _number_text}
 
 
 def answer(circuit: Any, hot: Hot, settled: bool) -> bytes | None:
@@ -167,6 +187,8 @@ def _write(circuit: Any, hot: Hot) -> bytes | None:
     notify = hot.command == CMD_WRITE_NOTIFY
     size = _ELEMENT_SIZES.get(hot.data_type, 0) * hot.data_count
     payload = len(hot.raw) - HEADER_SIZE
+    if hot.data_type == _STRING and hot.data_count == 1 and 0 < payload < size:
+        size = payload  # libca sends one string's text and NUL only, padded to 8
     if (not size or payload < size or payload > circuit.limits.max_payload
             or circuit.policy is not None):
         return None  # not a plain type; short; too large; access rules (the full path)
@@ -179,7 +201,7 @@ def _write(circuit: Any, hot: Hot) -> bytes | None:
         return None
     try:
         if hot.data_count == 1 and hot.data_type in getattr(db_entry, "exact_puts", ()):
-            data = _SCALARS[hot.data_type].unpack_from(hot.raw, HEADER_SIZE)[0]
+            data = _SCALARS[hot.data_type](hot.raw)
             old = putlog.current(db_entry)
             stored = puts.write_value_now(circuit, chan, db_entry, data)
         else:
