@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib.util
 import os
 import socket
@@ -23,7 +24,7 @@ from harness.rawca import WireClient, is_update
 from harness.testiocs import ALLKINDS
 from podioc.errors import PutRefused
 from podioc.model import IOC
-from podioc.runtime.server import Runtime
+from podioc.runtime.server import GC_THRESHOLDS, Runtime
 from podioc.runtime.settings import Settings
 
 
@@ -141,11 +142,17 @@ def test_a_refused_put_changes_nothing_and_the_runtime_keeps_serving(
 
 
 def test_stopping_frees_the_ports(loopback_env: dict[str, str]) -> None:
+    before = gc.get_threshold()
+    serving_with: list[tuple[int, ...]] = []
+
     async def scenario() -> None:
         async with serving(loopback_env):
-            pass
+            serving_with.append(gc.get_threshold())
 
     run(scenario)
+    # the collector runs less often while the IOC serves, as before afterwards
+    assert serving_with == [GC_THRESHOLDS] and before != GC_THRESHOLDS
+    assert gc.get_threshold() == before
     for key in ("EPICS_CA_SERVER_PORT", "EPICS_PVA_SERVER_PORT"):
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -29,6 +29,14 @@ if TYPE_CHECKING:  # both import pydantic (config blocks): not needed to serve
 
 log = logging.getLogger(__name__)
 
+#: The cyclic garbage collector's thresholds while the IOC serves (CPython's:
+#: 700, 10, 10). Each request allocates a few objects that reference counting
+#: frees; at 700 the young generation was collected ~1,500 times in one run of
+#: EPICS base's catime (10,000 PVs, all connected once before), with 7 full
+#: collections of ~60 ms each. With these: ~250 young and 1 full collection,
+#: and the collector's share of that run 0.53 -> 0.16 s.
+GC_THRESHOLDS = (10_000, 10, 10)
+
 
 @dataclass
 class Endpoints:
@@ -101,6 +109,7 @@ class Runtime:
         pva_server = pva_cap = ca_ctx = None
         if self.putlog is not None:
             self.putlog.start()
+        thresholds = gc.get_threshold()  # restored when the IOC stops
         try:
             if "ca" in self.protocols:
                 ca_ctx = await self._start_ca()
@@ -129,6 +138,7 @@ class Runtime:
             # Everything built so far lives as long as the IOC: keep the cyclic
             # garbage collector from scanning it again and again.
             gc.freeze()
+            gc.set_threshold(*GC_THRESHOLDS)
             self.ready.set()
             await stop.wait()
             log.info("stopping: puts closed, running shutdown hooks")
@@ -153,6 +163,7 @@ class Runtime:
                 pva_server.stop()
             if self.putlog is not None:  # after the servers: the last refusals too
                 await self.putlog.close()
+            gc.set_threshold(*thresholds)
             log.info("stopped")
 
     def _restart(self, stop: asyncio.Event) -> None:
