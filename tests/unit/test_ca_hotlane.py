@@ -38,6 +38,9 @@ class Hot3(IOC):
     wave = pv.waveform(10, np.arange(10, dtype=np.float64), dtype="float64", name="WAVE",
                        writable=True)
     n = pv.int(0, name="N", writable=True)
+    label = pv.string("abc", name="LABEL")
+    # its body (16.8 KB) is larger than fastpath keeps: subscriptions take the full path
+    big = pv.waveform(2100, np.zeros(2100), dtype="float64", name="BIG")
 
 
 def _libca_string(command: int, text: bytes, sid: int, ioid: int) -> bytes:
@@ -47,14 +50,15 @@ def _libca_string(command: int, text: bytes, sid: int, ioid: int) -> bytes:
     return struct.pack(">HHHHII", command, len(payload), DBR_STRING, 1, sid, ioid) + payload
 
 
-def _batches(x: int, mode: int, wave: int, n: int) -> list[list[Any]]:
+def _batches(x: int, mode: int, wave: int, n: int, label: int, big: int
+             ) -> list[list[Any]]:
     """Requests in batches: reads twice (the second from the kept body), adds and
     cancels of several kinds (the last of a kind takes the full path)."""
     reads = [ca.ReadNotifyRequest(t, 0, sid, 10 * sid + t)
              for sid in (x, wave) for t in (DBR_DOUBLE, DBR_STS_DOUBLE, DBR_GR_FLOAT,
                                             DBR_CTRL_DOUBLE, DBR_STRING)]
     reads += [ca.ReadNotifyRequest(DBR_CTRL_ENUM, 1, mode, 1), ca.ReadNotifyRequest(
-        DBR_DOUBLE, 4, wave, 2)]
+        DBR_DOUBLE, 4, wave, 2), ca.ReadNotifyRequest(DBR_DOUBLE, 1, label, 3)]  # GETFAIL
     adds = [ca.EventAddRequest(DBR_GR_FLOAT, 1, x, subid, 0, 0, 0, 5) for subid in range(1, 6)]
     adds += [ca.EventAddRequest(DBR_CTRL_ENUM, 1, mode, 6, 0, 0, 0, 5),
              ca.EventAddRequest(DBR_CTRL_ENUM, 1, mode, 7, 0, 0, 0, 5),
@@ -63,10 +67,11 @@ def _batches(x: int, mode: int, wave: int, n: int) -> list[list[Any]]:
     cancels = [ca.EventCancelRequest(DBR_GR_FLOAT, x, subid) for subid in (2, 1, 5, 4, 3)]
     cancels += [ca.EventCancelRequest(DBR_CTRL_ENUM, mode, 7),
                 ca.EventCancelRequest(DBR_DOUBLE, wave, 8)]
-    # made on the full path (count 0: no kept body) and cancelled in the same batch:
-    # the cancel must wait for the add's reply (a caproto object, sent at the flush)
-    made_and_cancelled = [ca.EventAddRequest(DBR_GR_FLOAT, 0, x, 30, 0, 0, 0, 5),
-                          ca.EventCancelRequest(DBR_GR_FLOAT, x, 30)]
+    # made on the full path (no kept body) and cancelled in the same batch: the
+    # cancel must wait for the add's reply (a caproto object, sent at the flush)
+    made_and_cancelled = [ca.EventAddRequest(DBR_DOUBLE, 0, big, 30, 0, 0, 0, 5),
+                          ca.EventAddRequest(DBR_DOUBLE, 0, big, 31, 0, 0, 0, 5),
+                          ca.EventCancelRequest(DBR_DOUBLE, big, 30)]
     # puts, before any subscription (whose updates would interleave by timing):
     # accepted ones in the lane, refused ones (limits, text, type) on the full path
     puts = [ca.WriteNotifyRequest([2.5], DBR_DOUBLE, 1, x, 101),
@@ -129,17 +134,18 @@ async def _run(hot: bool) -> dict[str, Any]:
 
 async def _serve(hot: bool) -> dict[str, Any]:
     ioc = Hot3("HL:")
-    opened = await open_circuit(ioc, ["HL:X", "HL:MODE", "HL:WAVE", "HL:N"])
+    opened = await open_circuit(ioc, ["HL:X", "HL:MODE", "HL:WAVE", "HL:N", "HL:LABEL",
+                                      "HL:BIG"])
     opened.circuit.hot_lane = hot
     history: list[tuple[str, Any, str]] = []  # every value stored, with its type
     for each in ioc.pvs.values():
         each.subscribe(lambda p: history.append(
             (p.name, np.asarray(p.value).tolist(), type(p.value).__name__)))
     try:
-        x, mode, wave, n = opened.sid(1), opened.sid(2), opened.sid(3), opened.sid(4)
+        x, mode, wave, n, label, big = (opened.sid(i) for i in range(1, 7))
         wire: list[bytes] = []
         kinds: list[set[str]] = []
-        for batch in _batches(x, mode, wave, n):
+        for batch in _batches(x, mode, wave, n, label, big):
             await opened.send(*batch, ca.ReadNotifyRequest(DBR_DOUBLE, 1, x, DONE))
             wire.append(await _until_done(opened))
             kinds.append({type(c).__name__
@@ -166,7 +172,7 @@ def test_hot_lane_answers_byte_for_byte_as_the_command_path() -> None:
         assert got == want, f"batch {number}: the hot lane's replies differ"
     for key in ("subscribed", "circuit_subs", "context_subs", "indexed", "values", "history"):
         assert hot[key] == full[key], key
-    assert hot["subscribed"] == [1, 2, 6, 9]  # 9 was added twice: the second replaced it
+    assert hot["subscribed"] == [1, 2, 6, 9, 31]  # 9 was added twice: the second replaced it
     assert "Hot" in hot["kinds"][3], "the hot circuit did not take the lane"
     assert all("Hot" not in kinds for kinds in full["kinds"])
     assert hot["values"]["HL:X"] == 7.0 and hot["values"]["HL:MODE"] == "Off"  # STS: refused
@@ -176,12 +182,11 @@ def test_hot_lane_answers_byte_for_byte_as_the_command_path() -> None:
         (12, "int"), (13, "int"), (-70000, "int"), (-5, "int"), (2, "int"), (4, "int")]
     assert [h[1] for h in hot["history"] if h[0] == "HL:X"][:7] == [2.5, 3.5, 4.25, 0.0, -1.5, 5.5,
                                                                   -0.25]
-    # in the lane: every read after the first of its kind (12 + the 8 later DONE reads);
-    # every add but the first of its kind (6 + 2 re-adds; 9's second add, a duplicate
-    # id, and 30, of count 0, take the full path); every cancel (none was the last of
-    # its kind) but 30's, which follows its add's reply object; the accepted puts of
-    # plain types (14 WRITE_NOTIFY, 6 WRITE)
-    assert hot["answered"] == {15: 20, 1: 8, 2: 7, 19: 14, 4: 6}
+    # in the lane: every read (24 + the 9 DONE reads) but LABEL's as a double, which
+    # fails; every add (9 + 2 re-adds) but 9's second, a duplicate id, and BIG's; every
+    # cancel (none was the last of its kind) but 30's, which follows its add's reply
+    # object; the accepted puts of plain types (14 WRITE_NOTIFY, 6 WRITE)
+    assert hot["answered"] == {15: 33, 1: 11, 2: 7, 19: 14, 4: 6}
     assert full["answered"] == {}
 
 
@@ -216,7 +221,7 @@ def _value(payload: bytes) -> float:
 def test_monitors_made_and_cancelled_in_the_lane_update_and_stop() -> None:
     got = asyncio.run(_monitors())
     assert [m[2] for m in got["first"]] == [1, 2, 3]
-    assert got["lane"] == [2, 3]  # the first took the full path, which kept the body
+    assert got["lane"] == [1, 2, 3]
     assert sorted(m[2] for m in got["changed"]) == [1, 2, 3]
     assert {_value(m[3]) for m in got["changed"]} == {2.5}
     assert got["cancelled"][0][2] == 2 and got["cancelled"][0][3] == b""  # the cancel reply

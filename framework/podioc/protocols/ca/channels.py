@@ -80,6 +80,9 @@ class _Bound:
     pv: PV
     #: DBR types (ints) of the puts :meth:`PV.put_now` may take unconverted.
     exact_puts: frozenset[int]
+    #: A read never waits (caproto's conversion of the cached model value):
+    #: :func:`.fastpath.content_now` may do it without an event-loop turn.
+    reads_now = True
     _pending_flags: int
     _tasks: set[asyncio.Task[None]]
 

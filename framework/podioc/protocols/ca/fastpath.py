@@ -124,6 +124,24 @@ def _cached(db_entry: Any, key: Key, content: Any, ident: int) -> Any:
     return cls.from_components(header(size, key[1], count, ECA_NORMAL, ident), *buffers)
 
 
+def content_now(db_entry: Any, data_type: int, type_name: str) -> Any:
+    """caproto's cached conversion of the value to ``data_type``; if missing, made at
+    once (no event-loop turn) for a channel whose read never waits (``reads_now``:
+    podioc's PV channels), else None. Raises caproto's conversion error as the
+    read does."""
+    content = db_entry._content.get(type_name)
+    if content is None and getattr(db_entry, "reads_now", False):
+        reading = db_entry.read(ChannelType(data_type))
+        try:
+            reading.send(None)
+        except StopIteration as done:
+            content = db_entry._content[type_name] = done.value
+        else:  # it waited after all: leave the read to the event loop
+            reading.close()
+            raise RuntimeError(f"{type(db_entry).__name__}.read waited")
+    return content
+
+
 async def _content(db_entry: Any, data_type: int, type_name: str) -> Any:
     """caproto's cached conversion of the value to ``data_type``, made (and cached, as
     caproto's ``subscribe`` does) if missing."""
@@ -148,12 +166,7 @@ async def subscribe(circuit: Any, command: Any) -> list[Any] | None:
     key = (EVENT, command.data_type, command.data_count)
     reply = _cached(db_entry, key, content, command.subscriptionid)
     if reply is None:
-        metadata, values = content
-        count = command.data_count or len(values)
-        if count != len(values):
-            values = values[:count]
-        reply = bodies(db_entry).keep(key, content, event_add_response(
-            values, metadata, command.data_type, count, command.subscriptionid))
+        reply = made(chan, db_entry, key, content, command.subscriptionid)
     register(circuit, chan, db_entry, type_name, command)
     return [reply]
 
@@ -186,9 +199,23 @@ async def read(circuit: Any, command: Any) -> list[Any] | None:
     reply = _cached(db_entry, key, content, command.ioid)
     if reply is not None:
         return [reply]
-    metadata, data = content
-    if command.data_count > 0:
-        data = data[:command.data_count]
-    return [bodies(db_entry).keep(key, content, chan.read(
-        data=data, data_type=command.data_type, data_count=db_entry.calculate_length(data),
-        status=1, ioid=command.ioid, metadata=metadata, notify=True))]
+    return [made(chan, db_entry, key, content, command.ioid)]
+
+
+def made(chan: Any, db_entry: Any, key: Key, content: Any, ident: int) -> Any:
+    """The reply (I/O or subscription id ``ident``) made from ``content``, its body
+    kept for the next ones of the same key."""
+    kind, data_type, data_count = key
+    metadata, values = content
+    if kind == READ:
+        if data_count > 0:
+            values = values[:data_count]
+        message = chan.read(data=values, data_type=data_type,
+                            data_count=db_entry.calculate_length(values), status=1,
+                            ioid=ident, metadata=metadata, notify=True)
+    else:
+        count = data_count or len(values)
+        if count != len(values):
+            values = values[:count]
+        message = event_add_response(values, metadata, data_type, count, ident)
+    return bodies(db_entry).keep(key, content, message)

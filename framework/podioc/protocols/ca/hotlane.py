@@ -17,7 +17,8 @@ here, and its reply is a header packed in front of the body kept by
 - the client may read the channel (:mod:`.access`);
 - for a read or a new subscription, the channel takes :mod:`.fastpath`
   (a podioc PV, no channel filter, no put in progress, events on), and
-  caproto's conversion of the value and its encoded body are cached;
+  caproto's conversion of the value converts (made here when missing: a
+  podioc PV's read never waits) to a body fastpath keeps;
 - a cancelled subscription is indexed (:mod:`.subscriptions`), others of
   its kind remain, so the channel's queue stays subscribed, and no caproto
   reply object of the batch waits to be sent before it;
@@ -127,11 +128,18 @@ def _open(circuit: Any, hot: Hot) -> tuple[Any, Any, str, tuple[int, int, bytes]
     chan, db_entry, type_name = found
     if circuit.policy is not None and access.decide(circuit, db_entry)[0] < Access.READ:
         return None  # the full path refuses it
-    content = db_entry._content.get(type_name)
+    try:
+        content = fastpath.content_now(db_entry, hot.data_type, type_name)
+    except Exception:  # cannot be converted: the full path answers the failure
+        return None
     if content is None:
         return None
     kind = fastpath.READ if hot.command == CMD_READ_NOTIFY else fastpath.EVENT
-    kept = fastpath.bodies(db_entry).body((kind, hot.data_type, hot.data_count), content)
+    key = (kind, hot.data_type, hot.data_count)
+    kept = fastpath.bodies(db_entry).body(key, content)
+    if kept is None:  # the first of its key since the value changed: make it
+        fastpath.made(chan, db_entry, key, content, hot.ident)
+        kept = fastpath.bodies(db_entry).body(key, content)
     if kept is None or kept[0] > _SHORT or kept[1] > _SHORT:
         return None
     return chan, db_entry, type_name, kept
