@@ -113,7 +113,8 @@ def fix_create_replies(circuit: Any, command: Any,
             db_entry = circuit.context[command.name]
             rights = ca_rights(circuit, db_entry)
             circuit.rights_sent[command.cid] = rights
-            reply = ca.AccessRightsResponse(cid=command.cid, access_rights=rights)
+            if rights != reply.access_rights:
+                reply = ca.AccessRightsResponse(cid=command.cid, access_rights=rights)
         out.append(reply)
     return out
 
