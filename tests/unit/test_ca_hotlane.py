@@ -21,6 +21,7 @@ import numpy as np
 from harness.inproc import InProcessCircuit, open_circuit
 from podioc import IOC, pv
 from podioc.protocols.ca import hotlane
+from podioc.protocols.ca.circuit import Circuit
 from podioc.protocols.ca.wire import Hot
 
 answer = hotlane.answer
@@ -97,7 +98,11 @@ def _batches(x: int, mode: int, wave: int, n: int, label: int, big: int
             ca.WriteNotifyRequest([4.0], DBR_FLOAT, 1, n, 113),
             ca.WriteRequest([7], DBR_LONG, 1, x, 0),
             ca.WriteNotifyRequest([1.25], DBR_STS_DOUBLE, 1, x, 109)]  # not a plain type
-    return [puts, reads, reads, adds, made_and_cancelled, cancels[:3], adds[:2],
+    # new channels: to PVs by their own names in the lane; a field, an unknown name
+    # and a name with a modifier on the full path
+    creates = [ca.CreateChanRequest(name, cid, 13) for cid, name in enumerate(
+        ["HL:X", "HL:N", "HL:X.DESC", "HL:NOPE", "HL:BIG", "HL:LABEL$"], start=10)]
+    return [creates, puts, reads, reads, adds, made_and_cancelled, cancels[:3], adds[:2],
             cancels[3:], adds[8:]]
 
 
@@ -126,17 +131,20 @@ async def _run(hot: bool) -> dict[str, Any]:
         return reply
 
     hotlane.answer = counted
+    Circuit.hot_lane = hot  # from the first request: the channels' creation too
     try:
         return {**await _serve(hot), "answered": answered}
     finally:
         hotlane.answer = answer
+        Circuit.hot_lane = True
 
 
 async def _serve(hot: bool) -> dict[str, Any]:
     ioc = Hot3("HL:")
+    # the replies to these creations are the first batch's first bytes; all take the
+    # full path (the circuit is not CONNECTED until its version reply is sent)
     opened = await open_circuit(ioc, ["HL:X", "HL:MODE", "HL:WAVE", "HL:N", "HL:LABEL",
-                                      "HL:BIG"])
-    opened.circuit.hot_lane = hot
+                                      "HL:BIG", "HL:X.DESC", "HL:NOPE", "HL:LABEL$"])
     history: list[tuple[str, Any, str]] = []  # every value stored, with its type
     for each in ioc.pvs.values():
         each.subscribe(lambda p: history.append(
@@ -155,6 +163,10 @@ async def _serve(hot: bool) -> dict[str, Any]:
             "wire": wire, "kinds": kinds, "history": history,
             "values": {name: np.asarray(pv.value).tolist() for name, pv in ioc.pvs.items()},
             "subscribed": sorted(state.event_add_commands),
+            "channels": {cid: (c.name, c.sid, int(c.native_data_type), c.native_data_count,
+                               int(c.access_rights), tuple(c.states.states.items()))
+                         for cid, c in state.channels.items()},
+            "rights_sent": dict(opened.circuit.rights_sent),
             "circuit_subs": sorted(s.subscriptionid for subs in
                                    opened.circuit.subscriptions.values() for s in subs),
             "context_subs": sorted(s.subscriptionid for subs in
@@ -170,10 +182,11 @@ def test_hot_lane_answers_byte_for_byte_as_the_command_path() -> None:
     assert len(hot["wire"]) == len(full["wire"])
     for number, (got, want) in enumerate(zip(hot["wire"], full["wire"], strict=True)):
         assert got == want, f"batch {number}: the hot lane's replies differ"
-    for key in ("subscribed", "circuit_subs", "context_subs", "indexed", "values", "history"):
+    for key in ("subscribed", "circuit_subs", "context_subs", "indexed", "values", "history",
+                "channels", "rights_sent"):
         assert hot[key] == full[key], key
     assert hot["subscribed"] == [1, 2, 6, 9, 31]  # 9 was added twice: the second replaced it
-    assert "Hot" in hot["kinds"][3], "the hot circuit did not take the lane"
+    assert "Hot" in hot["kinds"][4], "the hot circuit did not take the lane"
     assert all("Hot" not in kinds for kinds in full["kinds"])
     assert hot["values"]["HL:X"] == 7.0 and hot["values"]["HL:MODE"] == "Off"  # STS: refused
     assert hot["values"]["HL:WAVE"][:3] == [0.5, 1.5, 2.5]
@@ -182,11 +195,13 @@ def test_hot_lane_answers_byte_for_byte_as_the_command_path() -> None:
         (12, "int"), (13, "int"), (-70000, "int"), (-5, "int"), (2, "int"), (4, "int")]
     assert [h[1] for h in hot["history"] if h[0] == "HL:X"][:7] == [2.5, 3.5, 4.25, 0.0, -1.5, 5.5,
                                                                   -0.25]
-    # in the lane: every read (24 + the 9 DONE reads) but LABEL's as a double, which
+    assert sorted(hot["channels"]) == [1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 14]  # no such: 8, 9...
+    # in the lane: the three later channels to PVs by their own names;
+    # every read (24 + the 10 DONE reads) but LABEL's as a double, which
     # fails; every add (9 + 2 re-adds) but 9's second, a duplicate id, and BIG's; every
     # cancel (none was the last of its kind) but 30's, which follows its add's reply
     # object; the accepted puts of plain types (14 WRITE_NOTIFY, 6 WRITE)
-    assert hot["answered"] == {15: 33, 1: 11, 2: 7, 19: 14, 4: 6}
+    assert hot["answered"] == {18: 3, 15: 34, 1: 11, 2: 7, 19: 14, 4: 6}
     assert full["answered"] == {}
 
 

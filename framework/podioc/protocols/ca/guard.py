@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from caproto._commands import (
+    STR_ENC,
     Commands,
     ensure_eca_value,
     extract_data,
@@ -47,6 +48,7 @@ from caproto.server.common import (
 )
 
 __all__ = [
+    "STR_ENC",
     "AsyncioContext",
     "AsyncioEvent",
     "Commands",
@@ -128,6 +130,8 @@ IMPORTS = (
     Import("caproto._commands", "ensure_eca_value", "status code of a zero-copy update message"),
     Import("caproto._commands", "extract_data", "a put's values from its bytes, as caproto's "
            "WriteRequest.data reads them (hotlane.py)"),
+    Import("caproto._commands", "STR_ENC", "a channel name's encoding, as "
+           "CreateChanRequest.name decodes it (hotlane.py)"),
     Import("caproto._commands", "pad_buffers", "padding of a zero-copy update message"),
     Import("caproto._commands", "parse_metadata", "DBR metadata of a zero-copy update message"),
     Import("caproto._data", "SubscriptionUpdate",

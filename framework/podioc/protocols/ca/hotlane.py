@@ -1,9 +1,10 @@
 """Channel Access requests answered from their bytes, within their batch.
 
 EVENT_ADD, EVENT_CANCEL, READ_NOTIFY, WRITE and WRITE_NOTIFY of a connected
-channel are most of what a busy client sends: EPICS base's ``acctst`` adds and
-cancels 5 million subscriptions on one channel, ``catime`` reads and writes
-10,000 channels at a time. A caproto command object, its pass through the
+channel, and CREATE_CHAN, are most of what a busy client sends: EPICS base's
+``acctst`` adds and cancels 5 million subscriptions on one channel, ``catime``
+reads and writes 10,000 channels at a time, a display or archiver connects
+thousands of channels at once. A caproto command object, its pass through the
 circuit's coroutines and a reply object cost ~10 us per request; rsrv needs
 ~1 us.
 
@@ -12,8 +13,8 @@ The parser (:class:`.wire.CommandParser`) leaves such a request as a
 here, and its reply is a header packed in front of the body kept by
 :mod:`.fastpath`:
 
-- the channel is connected (caproto's state machine would keep it so) and
-  the circuit is under its object limit (:mod:`.limits`);
+- the request's channel is connected (caproto's state machine would keep it
+  so) and the circuit is under its object limit (:mod:`.limits`);
 - the client may read the channel (:mod:`.access`);
 - for a read or a new subscription, the channel takes :mod:`.fastpath`
   (a podioc PV, no channel filter, no put in progress, events on), and
@@ -28,9 +29,14 @@ here, and its reply is a header packed in front of the body kept by
   nothing; the full path answers the refusal). One value of a DBR type the
   channel lists in ``exact_puts`` (a number or a DBR_STRING to a float PV,
   DBR_SHORT or DBR_LONG to an integer PV) is decoded here: caproto's
-  conversion would hand the model the same value.
+  conversion would hand the model the same value;
+- a new channel is to a PV by its own name (no field, modifier or filter), on
+  a CONNECTED circuit without access rules, with room in the circuit and in
+  the channel budget (:mod:`.limits`), and a count that fits the standard
+  header.
 
-Its bookkeeping is what the full path leaves behind: caproto's
+Its bookkeeping is what the full path leaves behind: caproto's ServerChannel
+in the state its ACCESS_RIGHTS and CREATE_CHAN replies leave it in, caproto's
 ``event_add_commands`` (the :class:`.wire.Hot` tuple stands for the
 EventAddRequest: same attribute names), the subscription in the circuit, the
 context and the channel's queue, podioc's index and backlog, the put log. Otherwise
@@ -45,13 +51,16 @@ from collections.abc import Callable
 from struct import Struct
 from typing import Any
 
+import caproto as ca
 from caproto import DBR_TYPES, ChannelType
 
 from ...access.acf import Access
 from . import access, fastpath, putlog, puts
-from .guard import extract_data
+from .guard import STR_ENC, extract_data
 from .subscriptions import detach
 from .wire import (
+    CMD_ACCESS_RIGHTS,
+    CMD_CREATE_CHAN,
     CMD_EVENT_ADD,
     CMD_EVENT_CANCEL,
     CMD_READ_NOTIFY,
@@ -101,7 +110,52 @@ def answer(circuit: Any, hot: Hot, settled: bool) -> bytes | None:
         return _subscribe(circuit, hot)
     if hot.command == CMD_EVENT_CANCEL:
         return _cancel(circuit, hot) if settled else None
+    if hot.command == CMD_CREATE_CHAN:
+        return _create(circuit, hot)
     return _write(circuit, hot)
+
+
+def _room(circuit: Any) -> bool:
+    """The circuit holds fewer channels, subscriptions and requests than its limit
+    (else the full path counts the request and closes the circuit)."""
+    state = circuit.circuit
+    return bool(len(state.channels) + len(state.event_add_commands) + len(state._ioids)
+                < circuit.limits.max_objects)
+
+
+def _create(circuit: Any, hot: Hot) -> bytes | None:
+    """A new channel to a PV by its own name (no field, modifier or filter), on a
+    circuit without access rules, with room in the circuit and in the channel
+    budget: made as the full path makes it (caproto's ServerChannel, in the state
+    its replies leave it in); its ACCESS_RIGHTS and CREATE_CHAN replies."""
+    state = circuit.circuit
+    cid = hot.sid
+    payload = len(hot.raw) - HEADER_SIZE
+    if (circuit.policy is not None or cid in state.channels or not _room(circuit)
+            or payload > circuit.limits.max_payload
+            or state.states.states[ca.SERVER] is not ca.CONNECTED):
+        return None
+    budget = getattr(circuit.context, "channel_budget", None)
+    if budget is not None and budget.used() >= budget.limit:
+        return None  # the full path refuses it and logs why
+    name = bytes(hot.raw[HEADER_SIZE:]).rstrip(b"\0").decode(STR_ENC)
+    if name not in getattr(circuit.context.pvdb, "pvs", ()) or any(c in name for c in ".${["):
+        return None
+    db_entry = circuit.context[name]
+    data_type, data_count = db_entry.data_type, db_entry.max_length
+    if data_count > _SHORT:
+        return None  # the reply needs the extended header: caproto's path writes it
+    rights = access.ca_rights(circuit, db_entry)
+    chan = ca.ServerChannel(name, state, cid)  # registers itself in state.channels
+    sid = state.new_channel_id()
+    chan.access_rights = rights
+    chan.native_data_type, chan.native_data_count = data_type, data_count
+    state._move(chan, hot, ca.CONNECTED, ca.CONNECTED)
+    chan.sid, chan.protocol_version = sid, state.protocol_version
+    state.channels_sid[sid] = chan
+    circuit.rights_sent[cid] = rights
+    return (HEADER.pack(CMD_ACCESS_RIGHTS, 0, 0, 0, cid, int(rights))
+            + HEADER.pack(CMD_CREATE_CHAN, 0, int(data_type), data_count, cid, sid))
 
 
 def _connected(circuit: Any, hot: Hot, counted: bool) -> Any:
@@ -109,11 +163,8 @@ def _connected(circuit: Any, hot: Hot, counted: bool) -> Any:
     counts while it is open (``counted``), the circuit is under its object limit."""
     state = circuit.circuit
     chan = state.channels_sid.get(hot.sid)
-    if chan is None or not state._steady(chan):
+    if chan is None or not state._steady(chan) or (counted and not _room(circuit)):
         return None
-    if counted and (len(state.channels) + len(state.event_add_commands) + len(state._ioids)
-                    >= circuit.limits.max_objects):
-        return None  # the full path counts it and closes the circuit
     return chan
 
 

@@ -100,18 +100,21 @@ def decode(data: bytes) -> list[Message]:
 
 
 CMD_EVENT_ADD, CMD_EVENT_CANCEL, CMD_WRITE, CMD_READ_NOTIFY, CMD_WRITE_NOTIFY = 1, 2, 4, 15, 19
+CMD_CREATE_CHAN, CMD_ACCESS_RIGHTS = 18, 22
 ANY_SIZE = -1
 #: The requests a parser may leave as :class:`Hot` (command -> its only payload size).
 HOT_SIZES = {CMD_EVENT_ADD: 16, CMD_EVENT_CANCEL: 0, CMD_READ_NOTIFY: 0,
-             CMD_WRITE: ANY_SIZE, CMD_WRITE_NOTIFY: ANY_SIZE}
+             CMD_WRITE: ANY_SIZE, CMD_WRITE_NOTIFY: ANY_SIZE, CMD_CREATE_CHAN: ANY_SIZE}
 _MASK = struct.Struct(">H")
 _new = tuple.__new__  # a NamedTuple made without its generated __new__ (one call less)
 _MASK_AT = HEADER_SIZE + 12  # EVENT_ADD's payload: low, high, to (floats), mask, pad
 
 
 class Hot(NamedTuple):
-    """An EVENT_ADD, EVENT_CANCEL, READ_NOTIFY, WRITE or WRITE_NOTIFY request read
-    from its bytes, with the attribute names of caproto's command (see :mod:`.hotlane`)."""
+    """An EVENT_ADD, EVENT_CANCEL, READ_NOTIFY, WRITE, WRITE_NOTIFY or CREATE_CHAN
+    request read from its bytes, with the attribute names of caproto's command (see
+    :mod:`.hotlane`). A CREATE_CHAN's ``sid`` is the client's cid, its ``ident``
+    the client's protocol version (the header's two parameters)."""
 
     command: int
     data_type: int
