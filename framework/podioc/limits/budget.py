@@ -30,12 +30,17 @@ class ChannelBudget:
     def used(self) -> int:
         return sum(count() for count in self._counters.values())
 
+    def full(self, counted: bool = False) -> bool:
+        """True when one more channel may not open (what :meth:`admit` refuses),
+        with nothing logged or counted. ``counted``: as for :meth:`admit`."""
+        return self.used() - (1 if counted else 0) >= self.limit
+
     def admit(self, protocol: str, name: str, who: str, counted: bool = False) -> str:
         """'' if one more channel may open, else why not (logged, rate-limited).
         ``counted``: the protocol's counter already includes this channel."""
-        used = self.used() - (1 if counted else 0)
-        if used < self.limit:
+        if not self.full(counted):
             return ""
+        used = self.used() - (1 if counted else 0)
         self.refused += 1
         reason = (f"channel budget exhausted: {used} channels open over all clients "
                   f"(PODIOC_MAX_CHANNELS={self.limit}); close channels or raise it")

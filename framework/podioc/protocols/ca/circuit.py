@@ -245,14 +245,19 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
             replies = access.fix_create_replies(self, command, replies)
         return replies
 
+    def held(self) -> int:
+        """Channels, subscriptions and requests in progress the client holds (the
+        object limit, :mod:`.limits`, bounds their sum)."""
+        state = self.circuit
+        return len(state.channels) + len(state.event_add_commands) + len(state._ioids)
+
     def _over_limits(self, command: Any) -> list[Any] | None:
         """Close the circuit ([] = no reply) when a message is too large or the
         client holds too much; else None. Messages still arriving are caught
         by :func:`.limits.oversized` in :meth:`recv`."""
         reason = too_large(command, self.limits.max_payload)
         if not reason and isinstance(command, _COUNTED):
-            state = self.circuit
-            held = len(state.channels) + len(state.event_add_commands) + len(state._ioids)
+            held = self.held()
             if held > self.limits.max_objects:
                 reason = (f"it holds {held} channels, subscriptions and requests "
                           f"(limit {self.limits.max_objects})")

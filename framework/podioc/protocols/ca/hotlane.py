@@ -118,9 +118,7 @@ def answer(circuit: Any, hot: Hot, settled: bool) -> bytes | None:
 def _room(circuit: Any) -> bool:
     """The circuit holds fewer channels, subscriptions and requests than its limit
     (else the full path counts the request and closes the circuit)."""
-    state = circuit.circuit
-    return bool(len(state.channels) + len(state.event_add_commands) + len(state._ioids)
-                < circuit.limits.max_objects)
+    return bool(circuit.held() < circuit.limits.max_objects)
 
 
 def _create(circuit: Any, hot: Hot) -> bytes | None:
@@ -136,7 +134,7 @@ def _create(circuit: Any, hot: Hot) -> bytes | None:
             or state.states.states[ca.SERVER] is not ca.CONNECTED):
         return None
     budget = getattr(circuit.context, "channel_budget", None)
-    if budget is not None and budget.used() >= budget.limit:
+    if budget is not None and budget.full():
         return None  # the full path refuses it and logs why
     name = bytes(hot.raw[HEADER_SIZE:]).rstrip(b"\0").decode(STR_ENC)
     if name not in getattr(circuit.context.pvdb, "pvs", ()) or any(c in name for c in ".${["):
@@ -149,10 +147,7 @@ def _create(circuit: Any, hot: Hot) -> bytes | None:
     chan = ca.ServerChannel(name, state, cid)  # registers itself in state.channels
     sid = state.new_channel_id()
     chan.access_rights = rights
-    chan.native_data_type, chan.native_data_count = data_type, data_count
-    state._move(chan, hot, ca.CONNECTED, ca.CONNECTED)
-    chan.sid, chan.protocol_version = sid, state.protocol_version
-    state.channels_sid[sid] = chan
+    state.connect(chan, data_type, data_count, sid, hot)
     circuit.rights_sent[cid] = rights
     return (HEADER.pack(CMD_ACCESS_RIGHTS, 0, 0, 0, cid, int(rights))
             + HEADER.pack(CMD_CREATE_CHAN, 0, int(data_type), data_count, cid, sid))
@@ -258,16 +253,13 @@ def _write(circuit: Any, hot: Hot) -> bytes | None:
     data_type = fastpath.TYPES[hot.data_type]
     if not puts.writes_now(db_entry, data_type) or (notify and db_entry.length > _SHORT):
         return None
+    exact = hot.data_count == 1 and hot.data_type in getattr(db_entry, "exact_puts", ())
     try:
-        if hot.data_count == 1 and hot.data_type in getattr(db_entry, "exact_puts", ()):
-            data = _SCALARS[hot.data_type](hot.raw)
-            old = putlog.current(db_entry)
-            stored = puts.write_value_now(circuit, chan, db_entry, data)
-        else:
-            data = extract_data(memoryview(hot.raw)[HEADER_SIZE:HEADER_SIZE + size],
-                                data_type, hot.data_count)
-            old = putlog.current(db_entry)
-            stored = puts.write_now(circuit, chan, db_entry, data, data_type)
+        data = (_SCALARS[hot.data_type](hot.raw) if exact else extract_data(
+            memoryview(hot.raw)[HEADER_SIZE:HEADER_SIZE + size], data_type, hot.data_count))
+        old = putlog.current(db_entry)
+        stored = (puts.write_value_now(circuit, chan, db_entry, data) if exact
+                  else puts.write_now(circuit, chan, db_entry, data, data_type))
     except Exception:  # refused (nothing changed) or undecodable: the full path answers
         return None
     puts.log_accepted(circuit, chan, db_entry, data, hot.data_type, old, stored)

@@ -95,6 +95,17 @@ class FastSansIO(ca.VirtualCircuit):  # type: ignore[misc]
             if before is not after:
                 chan.state_changed(role, before, after, command)
 
+    def connect(self, chan: Any, data_type: Any, data_count: int, sid: int,
+                command: Any) -> None:
+        """Leave ``chan`` as its CREATE_CHAN reply (native type and count, ``sid``)
+        does: both roles CONNECTED, found by its sid."""
+        chan.native_data_type = data_type
+        chan.native_data_count = data_count
+        self._move(chan, command, ca.CONNECTED, ca.CONNECTED)
+        chan.sid = sid
+        chan.protocol_version = self.protocol_version
+        self.channels_sid[sid] = chan
+
     def _process_command(self, role: Any, command: Any) -> None:
         kind = type(command)
         if kind is ca.CreateChanRequest and role is self.their_role and (
@@ -115,12 +126,8 @@ class FastSansIO(ca.VirtualCircuit):  # type: ignore[misc]
         elif kind is ca.CreateChanResponse and role is self.our_role:
             chan = self.channels.get(command.cid)
             if chan is not None and self._creating(chan):
-                chan.native_data_type = command.data_type
-                chan.native_data_count = command.data_count
-                self._move(chan, command, ca.CONNECTED, ca.CONNECTED)
-                chan.sid = command.sid
-                chan.protocol_version = self.protocol_version
-                self.channels_sid[chan.sid] = chan
+                self.connect(chan, command.data_type, command.data_count, command.sid,
+                             command)
                 return
         elif kind in _BY_SID and role is self.their_role:
             chan = self.channels_sid.get(command.sid)
