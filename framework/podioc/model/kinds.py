@@ -52,8 +52,10 @@ def _scalar(value: Any) -> Any:
 
 def coerce_float(value: Any) -> float:
     """A real number (strings that parse as numbers are accepted)."""
-    if type(value) is float:  # the common case, as the rules below would return it
+    if type(value) is float:  # the common cases, as the rules below would return them
         return value
+    if type(value) is int:
+        return float(value)
     value = _scalar(value)
     if isinstance(value, str):
         try:

@@ -271,9 +271,13 @@ class PV(Generic[T]):
 
     def _settle_alarm(self) -> AlarmState:
         """The alarm of the current value; remembers which limit raised it (hysteresis)."""
-        limit_alarm = self._limit_alarm()
         alarm = self.spec.alarm
-        self._lalm = None if alarm is None else alarm.limit_of(limit_alarm)
+        if alarm is None:  # no alarm limits (the common case): _combined(NO_ALARM)
+            self._lalm = None
+            user = self._user_alarm
+            return user if user.severity > NO_ALARM.severity else NO_ALARM
+        limit_alarm = alarm.evaluate(self._raw, self._lalm)
+        self._lalm = alarm.limit_of(limit_alarm)
         return self._combined(limit_alarm)
 
     def _combined(self, limit_alarm: AlarmState) -> AlarmState:

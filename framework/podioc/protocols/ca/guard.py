@@ -252,7 +252,7 @@ ATTRIBUTES = (
     Attribute("context", "environ", "beacon settings"),
     Attribute("context", "beacon_count", "beacon sequence number"),
     Attribute("context", "subscription_queue", "replaced by the coalescing queue"),
-    Attribute("channel", "_data", "caproto's cache of the model's value and timestamp"),
+    Attribute("channel", "_data", "caproto's cache of the model's value"),
     Attribute("channel", "_queues", "is any CA monitor subscribed; register a subscription "
               "made in place (fastpath.py, hotlane.py)"),
     Attribute("channel", "_content", "caproto's conversions of the old value, dropped; a "

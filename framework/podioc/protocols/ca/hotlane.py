@@ -254,15 +254,17 @@ def _write(circuit: Any, hot: Hot) -> bytes | None:
     if not puts.writes_now(db_entry, data_type) or (notify and db_entry.length > _SHORT):
         return None
     exact = hot.data_count == 1 and hot.data_type in getattr(db_entry, "exact_puts", ())
+    logged = putlog.wanted(circuit)
     try:
         data = (_SCALARS[hot.data_type](hot.raw) if exact else extract_data(
             memoryview(hot.raw)[HEADER_SIZE:HEADER_SIZE + size], data_type, hot.data_count))
-        old = putlog.current(db_entry)
+        old = putlog.current(db_entry) if logged else None
         stored = (puts.write_value_now(circuit, chan, db_entry, data) if exact
                   else puts.write_now(circuit, chan, db_entry, data, data_type))
     except Exception:  # refused (nothing changed) or undecodable: the full path answers
         return None
-    puts.log_accepted(circuit, chan, db_entry, data, hot.data_type, old, stored)
+    if logged:
+        puts.log_accepted(circuit, chan, db_entry, data, hot.data_type, old, stored)
     if not notify:
         return b""
     return HEADER.pack(CMD_WRITE_NOTIFY, 0, int(chan.native_data_type), db_entry.length,

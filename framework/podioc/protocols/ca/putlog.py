@@ -20,6 +20,11 @@ from ...model.kinds import Kind
 _ACK_FIELDS = {ca.ChannelType.PUT_ACKT: "ACKT", ca.ChannelType.PUT_ACKS: "ACKS"}
 
 
+def wanted(circuit: Any) -> bool:
+    """True when the server keeps a put log (else :func:`record` does nothing)."""
+    return getattr(circuit.context, "putlog", None) is not None
+
+
 def current(db_entry: Any) -> Any:
     """The channel's value now (a PV as ``.value`` reads it, a field as served)."""
     pv = getattr(db_entry, "pv", None)
@@ -48,9 +53,9 @@ def record(circuit: Any, chan: Any, data_type: int, old: Any, new: Any,
            reason: str | None = None) -> None:
     """Log one put (of DBR type ``data_type``) of this circuit's client (``reason``
     None: accepted)."""
-    putlog = getattr(circuit.context, "putlog", None)
-    if putlog is None:
+    if not wanted(circuit):
         return
+    putlog = circuit.context.putlog
     name = chan.name
     ack = _ACK_FIELDS.get(data_type)
     if ack is not None:

@@ -16,6 +16,7 @@ from p4p.server.asyncio import SharedPV
 
 from ...access.hosts import peer_ip
 from ...errors import PutRefused
+from ...model.alarms import AlarmState
 from ...model.kinds import Kind
 from ...model.records import control_limits, display_limits
 from ...model.spec import PVSpec
@@ -191,6 +192,9 @@ class PVABinding:
                  loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.pv = pv
         self.nt = nt_for(pv)
+        #: the last alarm posted and its PVA fields (p4p copies them into each Value)
+        self._alarm_state: AlarmState | None = None
+        self._alarm_fields: dict[str, Any] = {}
         handler = _Handler(pv, guard, putlog)
         seen = _version(pv)
         first = initial_value(pv, self.nt)
@@ -216,9 +220,12 @@ class PVABinding:
         self.shared.post(initial_value(pv, self.nt))
 
     def _on_change(self, pv: PV) -> None:
-        update = Value(self.nt.type, {"value": _value_field(pv), "alarm": _alarm(pv),
-                                      "timeStamp": _stamp(pv)})
-        self.shared.post(update)
+        alarm = pv.alarm
+        if alarm is not self._alarm_state:  # AlarmState is frozen: same object, same fields
+            self._alarm_state, self._alarm_fields = alarm, _alarm(pv)
+        self.shared.post(Value(self.nt.type, {"value": _value_field(pv),
+                                              "alarm": self._alarm_fields,
+                                              "timeStamp": _stamp(pv)}))
 
 
 def _version(pv: PV) -> tuple[Any, ...]:
