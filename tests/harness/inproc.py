@@ -19,7 +19,15 @@ from caproto.asyncio.utils import _TransportWrapper
 from podioc import IOC
 from podioc.protocols.ca import ServerContext as Context
 from podioc.protocols.ca import make_pvdb
+from podioc.protocols.ca.circuit import Circuit
 from podioc.protocols.ca.sansio import FastSansIO
+
+
+class _Driven(Circuit):
+    """A circuit whose batches are all answered by :meth:`recv`, which the test
+    calls (nothing is answered as it arrives: see ``protocols/ca/inline.py``)."""
+
+    inline_answers = False
 
 
 @dataclass
@@ -60,6 +68,13 @@ class InProcessCircuit:
                 buffer = buffer[16 + size:]
         return out
 
+    def serve(self) -> asyncio.Task[None]:
+        """The circuit's reading task, as the server's connection handler runs it."""
+        async def loop() -> None:
+            while True:
+                await self.circuit.recv()
+        return asyncio.get_running_loop().create_task(loop())
+
     def sid(self, cid: int) -> int:
         return int(self.circuit.circuit.channels[cid].sid)
 
@@ -69,8 +84,13 @@ class InProcessCircuit:
         self.client.close()
 
 
-async def open_circuit(ioc: IOC, names: list[str]) -> InProcessCircuit:
-    """Serve ``ioc`` and connect one circuit with a channel per name (cid 1, 2, ...)."""
+async def open_circuit(ioc: IOC, names: list[str], *, inline: bool = False
+                       ) -> InProcessCircuit:
+    """Serve ``ioc`` and connect one circuit with a channel per name (cid 1, 2, ...).
+
+    ``inline``: a circuit as the server runs it (requests answered as they
+    arrive while its reading task waits); the test then starts that task
+    (:meth:`InProcessCircuit.serve`) instead of calling ``recv`` itself."""
     pvdb = make_pvdb(ioc.pvs)
     await pvdb.filling  # type: ignore[attr-defined]
     ctx = Context(pvdb, ["127.0.0.1"])
@@ -81,8 +101,8 @@ async def open_circuit(ioc: IOC, names: list[str]) -> InProcessCircuit:
     reader, writer = await asyncio.open_unix_connection(sock=server_end)
     transport = _TransportWrapper(reader, writer)
     transport.getsockname = lambda: ("127.0.0.1", 5064)
-    circuit = ctx.CircuitClass(FastSansIO(ca.SERVER, ("127.0.0.1", 40000), None),
-                               transport, ctx)
+    circuit = (Circuit if inline else _Driven)(
+        FastSansIO(ca.SERVER, ("127.0.0.1", 40000), None), transport, ctx)
     await circuit.run()
     opened = InProcessCircuit(ctx, circuit, client_end, writer, context_loop)
     await opened.send(ca.VersionRequest(0, 13), ca.HostNameRequest("h"),

@@ -24,7 +24,9 @@ Where podioc deliberately differs from caproto, and why:
   asked for them, built from a cached encoding (:mod:`.fastpath`; caproto
   converts the value for every read, and routes a first value through the
   update queue); most reads, subscriptions and cancels are answered from
-  their bytes, without caproto's command objects (:mod:`.hotlane`);
+  their bytes, without caproto's command objects (:mod:`.hotlane`), and
+  while the reading task waits, as they arrive (:mod:`.inline`: no loop turn
+  to wake the task);
 * large arrays are written piecewise, never joined into one copy;
 * a channel whose creation failed (unknown name, budget) is forgotten once the
   failure is sent (caproto kept it in the circuit's channel table forever);
@@ -45,7 +47,7 @@ import caproto as ca
 
 from ...access.policy import AccessPolicy
 from ...util.tasks import watch
-from . import access, fastpath, hotlane, puts
+from . import access, fastpath, hotlane, inline, puts
 from .backlog import Backlog
 from .guard import AsyncioEvent, DisconnectedCircuit, LoopExit, VirtualCircuit
 from .limits import CircuitLimits, oversized, too_large, unread_bytes
@@ -86,6 +88,9 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
     #: False: every request takes caproto's command path (:mod:`.hotlane` is
     #: skipped, as it is while debug logging is on); for comparisons.
     hot_lane = True
+    #: False: requests are answered only by the reading task (:mod:`.inline` is
+    #: not attached); for tests that drive :meth:`recv` themselves.
+    inline_answers = True
 
     def __init__(self, state: FastSansIO, client: Any, context: Any, *,
                  limits: CircuitLimits | None = None,
@@ -104,6 +109,10 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
         self.last_heard = self.last_channel = now
         self.echo_sent = 0.0
         self.sub_index = SubscriptionIndex(self.subscriptions)
+        #: the reading task waits for data (:mod:`.inline` may answer it)
+        self.waiting = False
+        if self.inline_answers:
+            inline.attach(self)
 
     @property
     def who(self) -> str:
@@ -136,16 +145,16 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
         """Read up to 64 KiB (caproto: 4 KiB), process every command in it and
         write all replies at once; TCP back-pressure comes for free (nothing is
         read while a batch is processed)."""
+        self.waiting = True  # meanwhile, .inline may answer what arrives
         try:
             data = await self.client.recv(READ_SIZE)
         except OSError:
             data = b""
-        self.last_heard = asyncio.get_running_loop().time()
+        finally:
+            self.waiting = False
         try:
-            hot = self.hot_lane and not self.circuit.log.isEnabledFor(logging.DEBUG)
-            await self._answer(self.circuit.parser.feed(data, hot))
-            if self.circuit.channels:
-                self.last_channel = self.last_heard
+            await self._answer(self.circuit.parser.feed(data, self.lane_on()))
+            self.heard()
             reason = oversized(self.circuit.parser.pending, self.limits.max_payload)
             if reason:
                 log.warning("disconnecting CA client %s: it %s", self.who, reason)
@@ -154,6 +163,16 @@ class Circuit(VirtualCircuit):  # type: ignore[misc]
             await self._on_disconnect()
             self.circuit.disconnect()
             raise DisconnectedCircuit() from None
+
+    def lane_on(self) -> bool:
+        """Requests may be answered from their bytes (:mod:`.hotlane`)."""
+        return bool(self.hot_lane) and not self.circuit.log.isEnabledFor(logging.DEBUG)
+
+    def heard(self) -> None:
+        """Note that the client sent something (and, if so, holds a channel)."""
+        self.last_heard = asyncio.get_running_loop().time()
+        if self.circuit.channels:
+            self.last_channel = self.last_heard
 
     async def _answer(self, commands: list[Any]) -> None:
         replies: list[Any] = []

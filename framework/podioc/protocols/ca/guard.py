@@ -269,4 +269,10 @@ SOURCE_TEXTS = (
                "discovery.search filters this beacon error: podioc never uses that socket"),
     SourceText(f"{_DATA}.auth_write", "return (await self.write_from_dbr(",
                "puts.py logs the value write_from_dbr stored as the put's new value"),
+    SourceText("caproto.asyncio.utils:_TransportWrapper.recv", "self.reader.read(nbytes)",
+               "a circuit reads its client's bytes from the asyncio stream reader, whose "
+               "feed_data inline.py wraps"),
+    SourceText("asyncio.streams:StreamReaderProtocol.data_received", "reader.feed_data(data)",
+               "(asyncio, not caproto) the bytes received reach inline.py's feed_data "
+               "while the reading task waits"),
 )
