@@ -18,6 +18,7 @@ import caproto as ca
 
 from harness.inproc import InProcessCircuit, open_circuit
 from podioc import IOC, pv
+from podioc.protocols.ca import inline
 from podioc.protocols.ca.circuit import Circuit
 
 DBR_DOUBLE = 6
@@ -123,3 +124,19 @@ def test_while_a_reply_is_written_in_pieces_requests_wait_for_the_reading_task()
         return [reply[2], list(batches)]
 
     assert asyncio.run(_with_circuit(body)) == [1, [1]]
+
+
+def test_a_burst_is_answered_in_order_whichever_path_takes_each_part() -> None:
+    """Reads larger than ``inline.SMALL`` go to the task; smaller ones may not."""
+    async def body(opened: InProcessCircuit, batches: list[int]) -> list[Any]:
+        x = opened.sid(1)
+        data = b"".join(_put(x, 2 * i, float(i)) + _read(x, 2 * i + 1) for i in range(300))
+        assert len(data) > inline.SMALL
+        got = await _replies(opened, data, 600)
+        return [[r[2] for r in got], [_value(r) for r in got if r[0] == READ_NOTIFY],
+                sum(batches)]
+
+    ioids, values, by_task = asyncio.run(_with_circuit(body))
+    assert ioids == list(range(600))
+    assert values == [float(i) for i in range(300)], "each read saw the put before it"
+    assert by_task > 0, "a burst's large reads are the reading task's"

@@ -14,6 +14,8 @@ Everything else goes to the stream as before, unchanged and in order:
   again by the task; parsing has no side effects);
 - the messages after one the lane declines (their bytes, for the task);
 - an incomplete message at the end (the task keeps it and checks its size);
+- a read larger than :data:`SMALL`, part of a burst (``catime``'s 10,000
+  gets): the task answers all that has arrived by its turn in one batch;
 - anything while the task is busy, a put or reply is being written in pieces
   (the send lock is held), the socket has replies waiting to be written
   (back-pressure: the task's writes wait for the client to read), or the
@@ -30,6 +32,10 @@ from . import hotlane
 from .wire import Hot
 
 log = logging.getLogger(__name__)
+
+#: Bytes in one read above which the task answers (a burst answered here chunk
+#: by chunk takes more writes than the task's one per batch).
+SMALL = 2048
 
 
 def attach(circuit: Any) -> None:
@@ -48,7 +54,7 @@ def attach(circuit: Any) -> None:
 
 def received(circuit: Any, data: bytes) -> bytes:
     """Answer what arrived if the lane can; returns the bytes left for the task."""
-    if not (circuit.waiting and data and circuit.lane_on()):
+    if not (circuit.waiting and 0 < len(data) <= SMALL and circuit.lane_on()):
         return data
     client = circuit.client
     if client.send_lock.locked() or client.writer.transport.get_write_buffer_size():
